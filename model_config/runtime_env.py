@@ -1,0 +1,37 @@
+"""The environment variables the RAG app reads, derived from a deployment config.
+
+The Lambda (through ApiStack) and local mode both call this, so the app sees the
+same settings wherever it runs. The variable names are the RAG app's contract.
+"""
+
+from __future__ import annotations
+
+import json
+
+from model_config.schema import DeploymentConfig
+
+
+def rag_environment(config: DeploymentConfig) -> dict[str, str]:
+    """Settings for `lambda_src` minus where Qdrant lives (that differs per target)."""
+    names = config.names
+    generation = config.generation
+    env = {
+        "RAG_ENDPOINT_NAME": names.endpoint,
+        "RAG_LLM_COMPONENT": names.llm_component,
+        "RAG_EMBEDDING_COMPONENT": names.embedding_component,
+        "RAG_MODEL_ID": config.llm.model_id,
+        "RAG_PROMPT_TEMPLATE": config.prompt_template,
+        "RAG_MAX_INPUT_TOKENS": str(config.llm.max_input_tokens),
+        "RAG_CHARS_PER_TOKEN": str(config.retrieval.chars_per_token),
+        "RAG_MAX_NEW_TOKENS": str(generation.max_new_tokens),
+        "RAG_TEMPERATURE": str(generation.temperature),
+        "RAG_TOP_P": str(generation.top_p),
+        "RAG_REPETITION_PENALTY": str(generation.repetition_penalty),
+        "RAG_STOP": json.dumps(generation.stop),
+        "RAG_COLLECTIONS": json.dumps(config.retrieval.collections),
+        "RAG_TOP_K": str(config.retrieval.top_k),
+        "RAG_REQUEST_TIMEOUT_S": str(config.api.request_timeout_s),
+    }
+    if names.reranker_component:
+        env["RAG_RERANKER_COMPONENT"] = names.reranker_component
+    return env
