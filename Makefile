@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 MODEL ?= twin-llama-3.1-8b
+# jsii prints a Node end-of-life banner on every aws-cdk-lib import; this machine has Node 20.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
 REQUIREMENTS := requirements.txt requirements-dev.txt lambda_src/requirements.txt local/requirements.txt

@@ -109,7 +109,9 @@ class Endpoint(Strict):
     @classmethod
     def _known_instance(cls, value: str) -> str:
         if value not in INSTANCES:
-            raise ValueError(f"unknown instance type {value!r}; choose one of {', '.join(INSTANCES)}")
+            raise ValueError(
+                f"unknown instance type {value!r}; choose one of {', '.join(INSTANCES)}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -146,7 +148,7 @@ class Retrieval(Strict):
     ]
     top_k: Annotated[int, Field(ge=1, le=20)] = 3
     # Secrets Manager secret with {"url": ..., "api_key": ...} for the Qdrant cluster.
-    qdrant_secret_name: str = "llm-twin/qdrant"
+    qdrant_secret_name: str = "llm-twin/qdrant"  # noqa: S105 - a name, not a value
     # Conservative estimate used to fit context into the LLM's input budget.
     chars_per_token: Annotated[float, Field(gt=0.5, le=8)] = 3.0
 
@@ -232,7 +234,21 @@ class DeploymentConfig(Strict):
         self._check_generation_budget()
         self._check_prompt_template()
         self._check_scale_to_zero()
+        self._check_copies_fit_instances()
+        if self.reranker and self.reranker.tei_version != self.embedding.tei_version:
+            raise ValueError("reranker.tei_version must equal embedding.tei_version (one image)")
         return self
+
+    def _check_copies_fit_instances(self) -> None:
+        spec = INSTANCES[self.endpoint.instance_type]
+        gpus_needed = self.llm.scaling.max_copies * self.llm.num_gpus
+        gpus_available = self.endpoint.max_instances * spec.gpus
+        if gpus_needed > gpus_available:
+            raise ValueError(
+                f"llm.scaling.max_copies ({self.llm.scaling.max_copies}) needs {gpus_needed} "
+                f"GPUs but endpoint.max_instances ({self.endpoint.max_instances}) "
+                f"x {self.endpoint.instance_type} offers {gpus_available}"
+            )
 
     def _check_gpus(self) -> None:
         spec = INSTANCES[self.endpoint.instance_type]

@@ -1,0 +1,18 @@
+"""Construct ids, stack names and output names, in one place so tests and docs agree."""
+
+from __future__ import annotations
+
+APP_NAME = "LlmTwin"
+
+# Stack ids get the config's name appended, so several models can be deployed side by side.
+INFERENCE_STACK = "LlmTwinInference"
+API_STACK = "LlmTwinApi"
+
+# Construct ids inside the stacks.
+MODEL_ENDPOINT = "ModelEndpoint"
+
+# CloudFormation output names.
+OUTPUT_ENDPOINT_NAME = "EndpointName"
+OUTPUT_LLM_COMPONENT = "LlmComponentName"
+OUTPUT_EMBEDDING_COMPONENT = "EmbeddingComponentName"
+OUTPUT_RERANKER_COMPONENT = "RerankerComponentName"

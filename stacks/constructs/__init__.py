@@ -1,0 +1,1 @@
+"""Infrastructure constructs, one per capability."""

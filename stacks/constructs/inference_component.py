@@ -1,0 +1,168 @@
+"""One inference component on the shared endpoint: its model, its copies and their scaling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from model_config.schema import Compute
+
+# The L1 property classes have long names; this keeps the construct readable.
+IC = sagemaker.CfnInferenceComponent
+
+COPY_COUNT_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
+NO_CAPACITY_METRIC = "NoCapacityInvocationFailures"
+# Application Auto Scaling acts on SageMaker through this service-linked role, which it
+# creates on first use; a role of our own would add nothing but an unused resource.
+SCALING_SERVICE_ROLE = (
+    "aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """What differs between the LLM, embedding and reranker components."""
+
+    name: str
+    image_uri: str
+    environment: dict[str, str]
+    compute: Compute
+    accelerators: int = 0
+
+
+class InferenceComponent(Construct):
+    """A SageMaker Model, the inference component that places it, and its autoscaling."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: ComponentSpec,
+        endpoint: sagemaker.CfnEndpoint,
+        variant_name: str,
+        execution_role_arn: str,
+        scale_to_zero: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.name = spec.name
+        compute = spec.compute
+        self.model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=execution_role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=spec.image_uri, environment=spec.environment
+            ),
+        )
+        requirements = IC.InferenceComponentComputeResourceRequirementsProperty(
+            number_of_cpu_cores_required=compute.cpu_cores,
+            min_memory_required_in_mb=compute.memory_mb,
+            number_of_accelerator_devices_required=spec.accelerators or None,
+        )
+        self.component = IC(
+            self,
+            "Component",
+            inference_component_name=spec.name,
+            endpoint_name=endpoint.attr_endpoint_name,
+            variant_name=variant_name,
+            specification=IC.InferenceComponentSpecificationProperty(
+                model_name=self.model.attr_model_name,
+                compute_resource_requirements=requirements,
+                startup_parameters=IC.InferenceComponentStartupParametersProperty(
+                    container_startup_health_check_timeout_in_seconds=compute.startup_health_check_timeout_s,
+                    model_data_download_timeout_in_seconds=compute.model_download_timeout_s,
+                ),
+            ),
+            # Starts with one copy even when it may scale to zero: the deployment checks
+            # that the container really comes up before CloudFormation reports success.
+            runtime_config=IC.InferenceComponentRuntimeConfigProperty(
+                copy_count=max(compute.scaling.min_copies, 1)
+            ),
+            deployment_config=IC.InferenceComponentDeploymentConfigProperty(
+                # Replace one copy at a time so an update never drops all capacity.
+                rolling_update_policy=IC.InferenceComponentRollingUpdatePolicyProperty(
+                    maximum_batch_size=IC.InferenceComponentCapacitySizeProperty(
+                        type="COPY_COUNT", value=1
+                    ),
+                    wait_interval_in_seconds=60,
+                    maximum_execution_timeout_in_seconds=compute.startup_health_check_timeout_s
+                    + compute.model_download_timeout_s
+                    + 600,
+                )
+            ),
+        )
+        self.scalable_target = self._scale_copies(compute, scale_to_zero)
+
+    @property
+    def arn(self) -> str:
+        return self.component.attr_inference_component_arn
+
+    def _scale_copies(self, compute: Compute, scale_to_zero: bool) -> appscaling.ScalableTarget:
+        scaling = compute.scaling
+        target = appscaling.ScalableTarget(
+            self,
+            "CopyScaling",
+            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            resource_id=f"inference-component/{self.name}",
+            scalable_dimension=COPY_COUNT_DIMENSION,
+            min_capacity=scaling.min_copies,
+            max_capacity=scaling.max_copies,
+            role=iam.Role.from_role_arn(
+                self,
+                "ScalingServiceRole",
+                cdk.Stack.of(self).format_arn(
+                    service="iam", region="", resource="role", resource_name=SCALING_SERVICE_ROLE
+                ),
+            ),
+        )
+        # The target refers to the component by name only, so order it explicitly.
+        target.node.add_dependency(self.component)
+        target.scale_to_track_metric(
+            "ConcurrencyTracking",
+            # 10-second data points: reacts to bursts far sooner than per-minute metrics.
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_CONCURRENT_REQUESTS_PER_COPY_HIGH_RESOLUTION,
+            target_value=scaling.target_concurrent_requests_per_copy,
+            scale_in_cooldown=cdk.Duration.seconds(scaling.scale_in_cooldown_s),
+            scale_out_cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_s),
+        )
+        if scale_to_zero:
+            self.wake_alarm = self._wake_from_zero(target)
+        return target
+
+    def _wake_from_zero(self, target: appscaling.ScalableTarget) -> cloudwatch.Alarm:
+        """At zero copies target tracking has no metric to act on: a refused call adds a copy."""
+        add_copy = appscaling.StepScalingAction(
+            self,
+            "WakeFromZero",
+            scaling_target=target,
+            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+            cooldown=cdk.Duration.seconds(60),
+        )
+        add_copy.add_adjustment(adjustment=1, lower_bound=0)
+        alarm = cloudwatch.Alarm(
+            self,
+            "NoCapacityAlarm",
+            alarm_description=f"{self.name} refused a request for lack of copies: add one",
+            metric=cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name=NO_CAPACITY_METRIC,
+                dimensions_map={"InferenceComponentName": self.name},
+                statistic=cloudwatch.Stats.SUM,
+                period=cdk.Duration.minutes(1),
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cw_actions.ApplicationScalingAction(add_copy))
+        return alarm

@@ -1,0 +1,44 @@
+"""cfn-lint and cdk-nag over every synthesized template."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.infrastructure.conftest import SHIPPED_MODELS, Synthesized
+
+pytestmark = pytest.mark.xdist_group("cdk")
+
+Synth = Callable[..., Synthesized]
+CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+
+
+@pytest.mark.parametrize("model", SHIPPED_MODELS)
+def test_cfn_lint_reports_no_error_or_warning(synth: Synth, model: str) -> None:
+    result = synth(model)
+    templates = sorted(str(p) for p in result.outdir.glob("*.template.json"))
+    assert templates
+    run = subprocess.run([str(CFN_LINT), *templates], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("model", SHIPPED_MODELS)
+def test_cdk_nag_passes_with_each_acknowledgement_explained(synth: Synth, model: str) -> None:
+    report = synth(model).nag_report
+    (nag,) = [p for p in report["pluginReports"] if p["pluginName"] == "AwsSolutions"]
+    assert nag["conclusion"] == "success"
+    assert nag["violations"] == []
+    for finding in nag.get("suppressedViolations", []):
+        # Each acknowledgement names one finding, not a whole rule, and says why.
+        assert "[" in finding["acknowledgedId"], finding["acknowledgedId"]
+        assert len(finding["reason"]) > 40, finding
+
+
+def test_nag_report_is_valid_json_on_disk(synth: Synth) -> None:
+    result = synth(SHIPPED_MODELS[0])
+    assert json.loads((result.outdir / "validation-report.json").read_text())["pluginReports"]
