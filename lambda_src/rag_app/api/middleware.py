@@ -1,0 +1,107 @@
+"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware): request ids, body limit, last resort."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rag_app.api.deps import UNKNOWN_REQUEST_ID
+from rag_app.api.error_handlers import INTERNAL_ERROR_MESSAGE, error_response
+from rag_app.errors import PayloadTooLarge
+from rag_app.log import logger
+
+# API Gateway request ids are UUIDs; anything else is not trusted into a header.
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _request_id(scope: Scope) -> str:
+    event = scope.get("aws.event")
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    request_id = context.get("requestId") if isinstance(context, dict) else None
+    if isinstance(request_id, str) and SAFE_REQUEST_ID.match(request_id):
+        return request_id
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (API Gateway's when there is one), echoed as X-Request-Id.
+
+    It also turns any exception nothing else handled into a generic 500 JSON body.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        # Context-local keys: concurrent requests each log their own id.
+        logger.thread_safe_append_keys(request_id=request_id)
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("unhandled error")
+            if response_started:
+                raise
+            response = error_response(500, "internal_error", INTERNAL_ERROR_MESSAGE, request_id)
+            await response(scope, receive, send_with_id)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses request bodies over `max_bytes` (413), declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _declared_length(scope) > self.max_bytes:
+            request_id = scope.get("state", {}).get("request_id", UNKNOWN_REQUEST_ID)
+            response = error_response(413, PayloadTooLarge.code, self._message(), request_id)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise PayloadTooLarge(self._message())
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    def _message(self) -> str:
+        return f"The request body is larger than {self.max_bytes} bytes."
+
+
+def _declared_length(scope: Scope) -> int:
+    headers: Any = scope.get("headers", [])
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0

@@ -1,0 +1,31 @@
+"""The FastAPI app factory (uvicorn: `rag_app.main:create_app --factory`)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from rag_app.api.error_handlers import install_error_handlers
+from rag_app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from rag_app.api.routes import health, rag
+from rag_app.pipeline import RagPipeline
+from rag_app.schemas import MAX_BODY_BYTES
+from rag_app.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app with its settings validated now and its upstream clients opened lazily."""
+    settings = settings if settings is not None else load_settings()
+    app = FastAPI(
+        title="LLM Twin RAG",
+        version="1.0.0",
+        summary="Answers queries in the author's voice with context retrieved from Qdrant.",
+    )
+    app.state.settings = settings
+    app.state.pipeline = RagPipeline.from_settings(settings)
+    app.include_router(health.router)
+    app.include_router(rag.router)
+    install_error_handlers(app)
+    # Added last runs first: the request id must exist before any other layer answers.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestContextMiddleware)
+    return app

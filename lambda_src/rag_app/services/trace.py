@@ -1,0 +1,133 @@
+"""The prompt trace: one record per request, to the logs, EMF metrics and optionally Opik."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+from rag_app.log import SERVICE_NAME, logger
+from rag_app.settings import SettingsError
+
+DEFAULT_METRICS_NAMESPACE = "LlmTwin"
+STEPS = ("embed", "search", "rerank", "generate", "total")
+
+
+@dataclass
+class RetrievedRef:
+    """A retrieved chunk as the trace shows it."""
+
+    collection: str
+    point_id: str
+    score: float
+
+
+@dataclass
+class PromptTrace:
+    """What happened in one request, step by step."""
+
+    request_id: str
+    model_id: str
+    query: str
+    retrieved: list[RetrievedRef] = field(default_factory=list)
+    prompt: str | None = None
+    answer: str | None = None
+    prompt_tokens_estimate: int | None = None
+    generated_tokens: int | None = None
+    finish_reason: str | None = None
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    error_code: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return asdict(self)
+
+
+class TraceSink(Protocol):
+    """Somewhere prompt traces go."""
+
+    def emit(self, trace: PromptTrace) -> None:
+        """Record one trace; must not raise for a bad trace."""
+
+
+class PowertoolsTraceSink:
+    """The trace as a structured log line (key `prompt_trace`) plus EMF metrics."""
+
+    def __init__(self, namespace: str | None = None) -> None:
+        self.namespace = (
+            namespace or os.getenv("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE
+        )
+
+    def emit(self, trace: PromptTrace) -> None:
+        """Log the record and flush this request's metrics."""
+        logger.info("prompt_trace", extra={"prompt_trace": trace.to_dict()})
+        # Ephemeral: concurrent requests must not share one metric buffer.
+        metrics = EphemeralMetrics(namespace=self.namespace, service=SERVICE_NAME)
+        metrics.add_dimension(name="model_id", value=trace.model_id)
+        for step in STEPS:
+            if step in trace.latency_ms:
+                name = f"{step.capitalize()}Latency"
+                metrics.add_metric(
+                    name=name, unit=MetricUnit.Milliseconds, value=trace.latency_ms[step]
+                )
+        if trace.prompt_tokens_estimate is not None:
+            metrics.add_metric(
+                name="PromptTokens", unit=MetricUnit.Count, value=trace.prompt_tokens_estimate
+            )
+        if trace.generated_tokens is not None:
+            metrics.add_metric(
+                name="GeneratedTokens", unit=MetricUnit.Count, value=trace.generated_tokens
+            )
+        metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=int(bool(trace.error_code)))
+        metrics.add_metadata(key="request_id", value=trace.request_id)
+        metrics.flush_metrics()
+
+
+class OpikTraceSink:
+    """The trace sent to Opik (configured by Opik's own OPIK_* environment variables)."""
+
+    def __init__(self) -> None:
+        try:
+            opik = importlib.import_module("opik")
+        except ImportError:
+            raise SettingsError(
+                "RAG_OPIK_ENABLED is true but the 'opik' package is not installed: "
+                "add it to lambda_src/requirements.txt or set RAG_OPIK_ENABLED=false"
+            ) from None
+        self.client = opik.Opik()
+
+    def emit(self, trace: PromptTrace) -> None:
+        """Queue the trace; Opik's client sends it in the background."""
+        self.client.trace(
+            name="rag",
+            input={"query": trace.query, "prompt": trace.prompt},
+            output={"answer": trace.answer},
+            metadata=trace.to_dict(),
+            tags=[trace.model_id],
+        )
+
+
+class TraceEmitter:
+    """Hands each trace to every sink; a failing sink never fails the request."""
+
+    def __init__(self, sinks: list[TraceSink]) -> None:
+        self.sinks = sinks
+
+    def emit(self, trace: PromptTrace) -> None:
+        """Send `trace` everywhere, logging (not raising) sink failures."""
+        for sink in self.sinks:
+            try:
+                sink.emit(trace)
+            except Exception:
+                logger.exception("prompt trace sink failed", extra={"sink": type(sink).__name__})
+
+
+def create_trace_emitter(opik_enabled: bool) -> TraceEmitter:
+    """The sinks the settings ask for; fails at start-up if Opik is wanted but missing."""
+    sinks: list[TraceSink] = [PowertoolsTraceSink()]
+    if opik_enabled:
+        sinks.append(OpikTraceSink())
+    return TraceEmitter(sinks)

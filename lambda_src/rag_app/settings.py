@@ -1,0 +1,152 @@
+"""The RAG app's settings: environment variables with prefix RAG_, validated once at start-up."""
+
+from __future__ import annotations
+
+import json
+import string
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "RAG_"
+PROMPT_PLACEHOLDERS = {"context", "query"}
+QDRANT_LOCATIONS = ("qdrant_url", "qdrant_path", "qdrant_secret_arn")
+
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+# NoDecode: the JSON lists are parsed by our own validator so a bad value gets a clear message.
+JsonStrList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(ValueError):
+    """Settings that cannot run the app; the message names every offending variable."""
+
+
+def env_name(field: str) -> str:
+    """The environment variable behind a settings field."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+class Settings(BaseSettings):
+    """Everything the RAG app reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    endpoint_name: NonEmptyStr
+    llm_component: NonEmptyStr
+    embedding_component: NonEmptyStr
+    reranker_component: NonEmptyStr | None = None
+    model_id: NonEmptyStr
+
+    prompt_template: NonEmptyStr
+    max_input_tokens: Annotated[int, Field(gt=0)]
+    chars_per_token: Annotated[float, Field(gt=0, le=100)] = 3.0
+
+    max_new_tokens: Annotated[int, Field(gt=0)] = 256
+    temperature: Annotated[float, Field(gt=0, le=2)] = 0.01
+    top_p: Annotated[float, Field(gt=0, lt=1)] = 0.9
+    repetition_penalty: Annotated[float, Field(gt=0)] = 1.1
+    stop: JsonStrList = []
+
+    collections: JsonStrList = ["embedded_articles", "embedded_posts", "embedded_repositories"]
+    top_k: Annotated[int, Field(ge=1, le=50)] = 3
+    # API Gateway gives up at 29 s: the app must answer before that.
+    request_timeout_s: Annotated[float, Field(gt=0, le=28)] = 25.0
+
+    qdrant_url: NonEmptyStr | None = None
+    qdrant_api_key: SecretStr | None = None
+    qdrant_path: NonEmptyStr | None = None
+    qdrant_secret_arn: NonEmptyStr | None = None
+
+    opik_enabled: bool = False
+
+    @field_validator(
+        "reranker_component",
+        "qdrant_url",
+        "qdrant_api_key",
+        "qdrant_path",
+        "qdrant_secret_arn",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # Deployment tools often write an empty string for "not set".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("stop", "collections", mode="before")
+    @classmethod
+    def _parse_json_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError('not a JSON list of strings, e.g. ["a", "b"]') from None
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError('not a JSON list of strings, e.g. ["a", "b"]')
+        return value
+
+    @field_validator("collections")
+    @classmethod
+    def _collections_named(cls, value: list[str]) -> list[str]:
+        if not value or not all(name.strip() for name in value):
+            raise ValueError("name at least one collection, with no empty names")
+        return list(dict.fromkeys(value))
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _template_placeholders(cls, value: str) -> str:
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as err:
+            raise ValueError(f"not a valid str.format template ({err})") from None
+        if fields != PROMPT_PLACEHOLDERS:
+            raise ValueError(
+                "use exactly the placeholders {context} and {query}, "
+                f"found {sorted(fields) or 'none'}"
+            )
+        return value
+
+    @field_validator("qdrant_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("not an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _one_qdrant_location(self) -> Settings:
+        given = [name for name in QDRANT_LOCATIONS if getattr(self, name) is not None]
+        names = ", ".join(env_name(name) for name in QDRANT_LOCATIONS)
+        if len(given) != 1:
+            found = ", ".join(env_name(name) for name in given) or "none"
+            raise ValueError(f"set exactly one of {names} (found: {found})")
+        if self.qdrant_api_key is not None and self.qdrant_url is None:
+            raise ValueError(
+                f"{env_name('qdrant_api_key')} only applies with {env_name('qdrant_url')}"
+            )
+        return self
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment, or fail with the names of the bad variables."""
+    try:
+        return Settings()  # type: ignore[call-arg]  # values come from the environment
+    except ValidationError as err:
+        raise SettingsError(describe_errors(err)) from None
+
+
+def describe_errors(err: ValidationError) -> str:
+    """One line per problem, naming the environment variable; values stay out (secrets)."""
+    problems = []
+    for error in err.errors(include_input=False, include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["loc"]:
+            field = str(error["loc"][0])
+            if error["type"] == "missing":
+                message = "required but not set"
+            problems.append(f"{env_name(field)}: {message}")
+        else:
+            problems.append(message)
+    return "invalid RAG app settings: " + "; ".join(problems)
