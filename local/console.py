@@ -8,11 +8,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
-PREFIX = "[local]"
+_prefix = "[local]"
+
+
+def set_prefix(name: str) -> None:
+    """Tag this process's lines (the endpoint and the launcher share one terminal)."""
+    global _prefix
+    _prefix = f"[{name}]"
 
 
 def say(message: str) -> None:
-    print(f"{PREFIX} {message}", flush=True)
+    print(f"{_prefix} {message}", flush=True)
 
 
 @contextmanager
@@ -26,5 +32,5 @@ def step(message: str) -> Iterator[None]:
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """End the command with a message a user can act on (no traceback)."""
-    print(f"{PREFIX} error: {message}", file=sys.stderr, flush=True)
+    print(f"{_prefix} error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(code)

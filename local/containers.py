@@ -105,6 +105,7 @@ class TgiContainer:
     def _record(stats: dict[str, Any], state: tgi.Generation) -> None:
         stats["generated_tokens"] = len(state.tokens)
         stats["finish_reason"] = state.finish_reason
+        stats["generated_text"] = state.text
 
     async def _stream(
         self, valid: tgi.ValidRequest, stats: dict[str, Any], cancel: threading.Event

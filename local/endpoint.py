@@ -12,7 +12,7 @@ import socket
 import uvicorn
 
 from local import tgi
-from local.console import fail, say, step
+from local.console import fail, say, set_prefix, step
 from local.containers import Container, TeiContainer, TgiContainer
 from local.embedder import Embedder
 from local.llm import LlamaEngine
@@ -75,8 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gguf", help="GGUF file to serve (default: $LOCAL_LLM_GGUF or SmolLM2)")
     parser.add_argument("--host", default=HOST)
     parser.add_argument("--port", type=int, default=ENDPOINT_PORT)
-    parser.add_argument("--threads", type=int, help="llama.cpp threads (default: all cores)")
+    parser.add_argument("--threads", type=int, help="llama.cpp threads (default: half the cores)")
     args = parser.parse_args(argv)
+    set_prefix("endpoint")
     try:
         config = load_config(args.model)
         resolve_gguf(args.gguf)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from qdrant_client import QdrantClient, models
 
@@ -21,6 +22,10 @@ from local.store import ensure_collections, open_store
 from model_config import DEFAULT_MODEL, ConfigError, load_config
 
 BATCH = 32
+
+
+def _count(items: list[Any], noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
 def embed_chunks(embedder: Embedder, chunks: list[Chunk]) -> list[list[float]]:
@@ -62,7 +67,9 @@ def replace_documents(
     )
 
 
-def ingest(source: Path, qdrant_path: Path, collections: list[str]) -> dict[str, int]:
+def ingest(
+    source: Path, qdrant_path: Path, collections: list[str], embedder: Embedder | None = None
+) -> dict[str, int]:
     """Chunk, embed and store every document under `source`; returns chunks per collection."""
     documents, skipped = load_documents(source)
     for path in skipped:
@@ -78,13 +85,16 @@ def ingest(source: Path, qdrant_path: Path, collections: list[str]) -> dict[str,
             f"documents for {', '.join(unknown)}, which the config's retrieval.collections "
             f"({', '.join(collections)}) does not search"
         )
-    with step("Loading embedding model all-MiniLM-L6-v2"):
-        embedder = Embedder()
+    if embedder is None:
+        with step("Loading embedding model all-MiniLM-L6-v2"):
+            embedder = Embedder()
     # Embed before opening the store: the folder stays locked for as short a time as possible.
     batches = []
     for collection, docs in sorted(by_collection.items()):
         chunks = [chunk for document in docs for chunk in chunk_document(document)]
-        with step(f"Embedding {len(docs)} documents ({len(chunks)} chunks) for {collection}"):
+        with step(
+            f"Embedding {_count(docs, 'document')} ({_count(chunks, 'chunk')}) for {collection}"
+        ):
             batches.append((collection, docs, chunks, embed_chunks(embedder, chunks)))
     client = open_store(qdrant_path)
     try:

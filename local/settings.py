@@ -11,6 +11,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SRC = REPO_ROOT / "lambda_src"
 SAMPLE_CORPUS = Path(__file__).resolve().parent / "sample_corpus"
 DEFAULT_QDRANT_PATH = REPO_ROOT / ".local" / "qdrant"
+LOG_DIR = REPO_ROOT / ".local" / "logs"
 
 HOST = "127.0.0.1"
 ENDPOINT_PORT = 8080

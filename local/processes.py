@@ -1,0 +1,207 @@
+"""Start, watch and stop the two local processes: the SageMaker stand-in and the RAG API.
+
+The API runs the Lambda's own app (`rag_app.main:create_app`) under uvicorn, configured only
+through environment variables, exactly as on Lambda; boto3 reaches the local endpoint through
+AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import httpx
+
+from local.settings import DUMMY_CREDENTIALS, LAMBDA_SRC, REPO_ROOT, Ports
+from model_config import DeploymentConfig
+from model_config.runtime_env import rag_environment
+
+START_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 10.0
+# Variables from the user's shell that would point the children at real AWS or other settings.
+_INHERITED_PREFIXES = ("AWS_", "RAG_")
+
+
+class StartupError(RuntimeError):
+    """A process died or never became healthy; its own output says why."""
+
+
+def api_environment(
+    config: DeploymentConfig, qdrant_path: Path, ports: Ports, overrides: dict[str, str] | None
+) -> dict[str, str]:
+    """The API's settings: the config's RAG_* variables plus where local mode keeps things."""
+    env = rag_environment(config)
+    # No cross-encoder runs locally, so the app must not call a reranker component.
+    env.pop("RAG_RERANKER_COMPONENT", None)
+    env["RAG_QDRANT_PATH"] = str(qdrant_path)
+    env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = ports.endpoint_url
+    env.update(DUMMY_CREDENTIALS)
+    env.update(overrides or {})
+    return env
+
+
+def _child_environment(extra: dict[str, str], pythonpath: list[Path]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES)}
+    env.update(extra)
+    env["PYTHONPATH"] = os.pathsep.join(str(path) for path in pythonpath)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class Service:
+    """One child process and the URL that answers 200 once it is ready."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    health_url: str
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, output: IO[bytes] | None) -> None:
+        # A session of its own: Ctrl-C reaches only the parent, which stops children in order.
+        # The command is this interpreter with fixed arguments, never user input.
+        self.process = subprocess.Popen(  # noqa: S603
+            self.command,
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
+            start_new_session=True,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(self.health_url, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_healthy(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                code = None if self.process is None else self.process.returncode
+                raise StartupError(f"the {self.name} exited during start-up (exit code {code})")
+            if self.healthy():
+                return
+            time.sleep(0.25)
+        raise StartupError(f"the {self.name} was not healthy after {timeout_s:.0f} s")
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class LocalStack:
+    """The endpoint and the API for one config; a context manager that always cleans up."""
+
+    config: DeploymentConfig
+    qdrant_path: Path
+    ports: Ports = field(default_factory=Ports)
+    gguf: Path | None = None
+    # None: children write to this terminal; a file: they write there (tests, benchmarks).
+    log_path: Path | None = None
+    # The API's own log (JSON traces) when it should not share the endpoint's destination.
+    api_log_path: Path | None = None
+    api_overrides: dict[str, str] | None = None
+    endpoint: Service = field(init=False)
+    api: Service = field(init=False)
+    _logs: dict[Path, IO[bytes]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ports = self.ports
+        endpoint_cmd = [
+            sys.executable, "-m", "local.endpoint", "--model", self.config.name,
+            "--host", ports.host, "--port", str(ports.endpoint),
+        ]  # fmt: skip
+        if self.gguf is not None:
+            endpoint_cmd += ["--gguf", str(self.gguf)]
+        self.endpoint = Service(
+            "local endpoint",
+            endpoint_cmd,
+            _child_environment({}, [REPO_ROOT]),
+            f"{ports.endpoint_url}/ping",
+        )
+        api_env = api_environment(self.config, self.qdrant_path, ports, self.api_overrides)
+        api_cmd = [
+            sys.executable, "-m", "uvicorn", "rag_app.main:create_app", "--factory",
+            "--host", ports.host, "--port", str(ports.api), "--log-level", "warning",
+        ]  # fmt: skip
+        self.api = Service(
+            "RAG API",
+            api_cmd,
+            # Only lambda_src on the path, as in the Lambda package.
+            _child_environment(api_env, [LAMBDA_SRC]),
+            f"{ports.api_url}/health",
+        )
+
+    def _output(self, path: Path | None) -> IO[bytes] | None:
+        if path is None:
+            return None
+        if path not in self._logs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._logs[path] = path.open("ab")
+        return self._logs[path]
+
+    def start_endpoint(self) -> None:
+        self.endpoint.start(self._output(self.log_path))
+        self.endpoint.wait_healthy()
+
+    def start_api(self) -> None:
+        self.api.start(self._output(self.api_log_path or self.log_path))
+        self.api.wait_healthy()
+
+    def start(self) -> None:
+        """Both processes, endpoint first; stops whatever started if either fails."""
+        try:
+            self.start_endpoint()
+            self.start_api()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """API first (it holds the Qdrant folder and calls the endpoint), then the endpoint."""
+        self.api.stop()
+        self.endpoint.stop()
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
+
+    def exited(self) -> Service | None:
+        """A service that was started and has died since, if any."""
+        for service in (self.endpoint, self.api):
+            if service.process is not None and service.process.poll() is not None:
+                return service
+        return None
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
