@@ -43,7 +43,7 @@ test: install lint typecheck
 
 # Synthesizes offline into cdk.out/ (no AWS account, no Docker); MODEL picks the config.
 synth: install
-	npx cdk synth --all --quiet -c model=$(MODEL)
+	npx cdk synth --quiet -c model=$(MODEL)
 
 lint-templates: synth
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json

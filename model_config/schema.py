@@ -166,7 +166,7 @@ class Api(Strict):
     request_timeout_s: Annotated[float, Field(ge=5, le=27)] = 25
     snapstart: bool = False
     provisioned_concurrency: Annotated[int, Field(ge=0)] = 0
-    log_retention_days: PositiveInt = 30
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 180, 365] = 30
 
 
 class Monitoring(Strict):

@@ -1,0 +1,116 @@
+"""Builds the RAG Lambda package with pip for the Lambda platform, so no Docker is needed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_lambda as lambda_
+
+LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
+APP_PACKAGE = "rag_app"
+REQUIREMENTS = "requirements.txt"
+# Lambda's Python 3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34): both tags fit.
+PLATFORM_TAGS = {
+    lambda_.Architecture.ARM_64.name: ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
+    lambda_.Architecture.X86_64.name: ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
+}
+# Test suites shipped inside packages (numpy's alone is several MB) and byte code caches.
+PRUNED_DIRS = ("__pycache__", "tests")
+
+
+@dataclass(frozen=True)
+class PackageTarget:
+    """Which interpreter and machine the package is for."""
+
+    python_version: str  # "3.14"
+    platform_tags: tuple[str, ...]  # empty: the machine running the build
+
+    @classmethod
+    def for_lambda(
+        cls, runtime: lambda_.Runtime, architecture: lambda_.Architecture
+    ) -> PackageTarget:
+        version = runtime.name.removeprefix("python")
+        return cls(python_version=version, platform_tags=PLATFORM_TAGS[architecture.name])
+
+
+def build_package(output_dir: Path, target: PackageTarget, source_dir: Path = LAMBDA_SRC) -> None:
+    """Install the runtime requirements and copy the app into `output_dir`."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-warn-conflicts",
+        "--no-compile",
+        "--requirement",
+        str(source_dir / REQUIREMENTS),
+        "--target",
+        str(output_dir),
+    ]
+    if target.platform_tags:
+        command += ["--implementation", "cp", "--python-version", target.python_version]
+        command += ["--only-binary=:all:"]
+        for tag in target.platform_tags:
+            command += ["--platform", tag]
+    subprocess.run(command, check=True)  # noqa: S603 - fixed arguments, our own requirements
+    shutil.copytree(
+        source_dir / APP_PACKAGE,
+        output_dir / APP_PACKAGE,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        dirs_exist_ok=True,
+    )
+    _prune(output_dir)
+
+
+def _prune(root: Path) -> None:
+    for name in PRUNED_DIRS:
+        for path in sorted(root.glob(f"*/**/{name}"), reverse=True):
+            if path.is_dir():
+                shutil.rmtree(path)
+    # Console scripts pip writes for the build machine; Lambda never runs them.
+    shutil.rmtree(root / "bin", ignore_errors=True)
+
+
+@jsii.implements(cdk.ILocalBundling)
+class PipBundler:
+    """CDK local bundling: pip builds the package; Docker bundling is only the fallback."""
+
+    def __init__(self, target: PackageTarget) -> None:
+        self.target = target
+
+    def try_bundle(self, output_dir: str, _options: Any = None) -> bool:
+        try:
+            build_package(Path(output_dir), self.target)
+        except (OSError, subprocess.CalledProcessError) as err:
+            print(f"local pip bundling failed ({err}); trying Docker", file=sys.stderr)
+            return False
+        return True
+
+
+def lambda_code(runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> lambda_.Code:
+    """The RAG app as a Lambda asset, bundled locally with a Docker fallback."""
+    target = PackageTarget.for_lambda(runtime, architecture)
+    docker_command = (
+        f"pip install --no-compile -r {REQUIREMENTS} -t /asset-output "
+        f"&& cp -r {APP_PACKAGE} /asset-output/"
+    )
+    return lambda_.Code.from_asset(
+        str(LAMBDA_SRC),
+        exclude=["**/__pycache__", "**/*.pyc"],
+        bundling=cdk.BundlingOptions(
+            image=runtime.bundling_image,
+            platform=architecture.docker_platform,
+            command=["bash", "-c", docker_command],
+            # jsii passes the options positionally, unlike its generated signature.
+            local=PipBundler(target),  # type: ignore[arg-type]
+        ),
+    )
