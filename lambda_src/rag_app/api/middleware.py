@@ -64,7 +64,7 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses request bodies over `max_bytes` (413), declared or streamed."""
+    """Refuses request bodies over `max_bytes` with 413, whether declared or not."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -75,25 +75,39 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if _declared_length(scope) > self.max_bytes:
-            request_id = scope.get("state", {}).get("request_id", UNKNOWN_REQUEST_ID)
-            response = error_response(413, PayloadTooLarge.code, self._message(), request_id)
-            await response(scope, receive, send)
+            await self._refuse(scope, receive, send)
             return
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        # Read the (small) body here: an error raised while FastAPI reads it would become a 400.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise PayloadTooLarge(self._message())
-            return message
+            if message["type"] == "http.disconnect":
+                return  # the client is gone: nobody to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        await self.app(scope, counting_receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-    def _message(self) -> str:
-        return f"The request body is larger than {self.max_bytes} bytes."
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = scope.get("state", {}).get("request_id", UNKNOWN_REQUEST_ID)
+        message = f"The request body is larger than {self.max_bytes} bytes."
+        response = error_response(413, PayloadTooLarge.code, message, request_id)
+        await response(scope, receive, send)
 
 
 def _declared_length(scope: Scope) -> int:

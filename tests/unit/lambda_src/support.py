@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.response import StreamingBody
@@ -28,6 +28,20 @@ MAX_INPUT_TOKENS = 2048
 DIMENSIONS = 384
 AUTHOR_PAUL = "2b1c8a4e-3f1d-4c55-9a7b-6a0d1e2f3a4b"
 AUTHOR_MAXIME = "7d3e9f10-5b2a-4e8c-8f6d-1c2b3a4d5e6f"
+
+
+class HttpResponse(Protocol):
+    """What tests read from TestClient (httpx2) and httpx responses alike."""
+
+    status_code: int
+
+    @property
+    def headers(self) -> Any: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
 
 
 def unit_vector(similarity: float, axis: int) -> list[float]:

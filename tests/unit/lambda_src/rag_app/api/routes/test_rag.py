@@ -24,6 +24,7 @@ from ....support import (
     LLM_COMPONENT,
     RERANKER_COMPONENT,
     FakeSageMaker,
+    HttpResponse,
     RecordCollector,
     content_of,
     expect_embedding,
@@ -60,7 +61,7 @@ def top_three_prompt(query: str = QUERY) -> str:
     return expected_prompt(query, [content_of(*ref) for ref in TOP_THREE])
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+def assert_error(response: HttpResponse, status: int, code: str) -> dict[str, Any]:
     """The response is our JSON error shape with this status and code; returns `error`."""
     assert response.status_code == status, response.text
     error = response.json()["error"]
