@@ -21,11 +21,18 @@ class Embedder:
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         import torch
         from sentence_transformers import SentenceTransformer
+        from sentence_transformers.sentence_transformer.modules import Normalize
 
         if num_threads:
             torch.set_num_threads(num_threads)
         path = model_path or embedding_model_path()
-        self.model = SentenceTransformer(str(path), device="cpu")
+        loaded = SentenceTransformer(str(path), device="cpu")
+        # TEI pools and normalizes only when asked (`normalize`), whatever modules.json says;
+        # dropping the Normalize module lets `normalize: false` return raw pooled vectors too.
+        self.model = SentenceTransformer(
+            modules=[module for module in loaded if not isinstance(module, Normalize)],
+            device="cpu",
+        )
         dimension, max_tokens = self.model.get_embedding_dimension(), self.model.max_seq_length
         if dimension is None or max_tokens is None:
             raise RuntimeError(f"{path} does not look like a sentence-transformers model")

@@ -1,0 +1,160 @@
+"""One local stack per test session: a Qdrant store seeded by the ingest command, the local
+SageMaker endpoint with real models, and the RAG API, on free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+
+from local.processes import LocalStack, StartupError
+from local.settings import DUMMY_CREDENTIALS, REPO_ROOT, Ports
+from model_config import DEFAULT_MODEL, DeploymentConfig, load_config
+
+# E2E tests share one stack; keep them on one xdist worker (`--dist loadgroup`).
+STACK_GROUP = "local_stack"
+MODEL = os.environ.get("LOCAL_TEST_MODEL", DEFAULT_MODEL)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` from the repository root, as a user would run it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAG_", "LOCAL_"))}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@contextmanager
+def sagemaker_env(endpoint_url: str) -> Iterator[None]:
+    """The environment the RAG app gets: dummy credentials and the endpoint URL variable."""
+    values = {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url}
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass
+class Stack:
+    """What tests need to reach the running stack."""
+
+    config: DeploymentConfig
+    local: LocalStack
+    log_path: Path
+
+    @property
+    def ports(self) -> Ports:
+        return self.local.ports
+
+    @property
+    def endpoint(self) -> str:
+        return self.config.names.endpoint
+
+    @property
+    def llm(self) -> str:
+        return self.config.names.llm_component
+
+    @property
+    def embedding(self) -> str:
+        return self.config.names.embedding_component
+
+    def invocations(self) -> list[dict[str, Any]]:
+        """The local endpoint's record of recent invocations, oldest first."""
+        response = httpx.get(f"{self.ports.endpoint_url}/_local/invocations", timeout=10)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def config() -> DeploymentConfig:
+    return load_config(MODEL)
+
+
+@pytest.fixture(scope="session")
+def seeded_store(tmp_path_factory: pytest.TempPathFactory, config: DeploymentConfig) -> Path:
+    """A store filled by `python -m local.ingest`, the command users run."""
+    path = tmp_path_factory.mktemp("qdrant") / "store"
+    result = run_module("local.ingest", "--model", config.name, "--qdrant-path", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return path
+
+
+@pytest.fixture(scope="session")
+def store_copy(tmp_path_factory: pytest.TempPathFactory, seeded_store: Path) -> Path:
+    """A second seeded store: embedded Qdrant lets only one process hold a folder."""
+    target = tmp_path_factory.mktemp("qdrant-copy") / "store"
+    shutil.copytree(seeded_store, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    config: DeploymentConfig,
+    seeded_store: Path,
+    store_copy: Path,  # copied before the API opens (and locks) the seeded store
+) -> Iterator[Stack]:
+    log_path = tmp_path_factory.mktemp("logs") / "stack.log"
+    ports = Ports(endpoint=free_port(), api=free_port())
+    local = LocalStack(config, seeded_store, ports, log_path=log_path)
+    try:
+        local.start()
+    except StartupError as err:
+        tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
+        pytest.fail(f"local stack did not start: {err}\n{tail}")
+    try:
+        yield Stack(config, local, log_path)
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def runtime_client(stack: Stack) -> Any:
+    """boto3's sagemaker-runtime client, configured the way the RAG app's is (by env)."""
+    with sagemaker_env(stack.ports.endpoint_url):
+        session = boto3.session.Session()
+        return session.client(
+            "sagemaker-runtime", config=Config(retries={"max_attempts": 1}, read_timeout=120)
+        )
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.ports.api_url, timeout=120) as client:
+        yield client
