@@ -1,0 +1,327 @@
+"""The RAG app's own per-request overhead: total time minus the time spent in upstream calls.
+
+Upstreams are in-process fakes: SageMaker answers at botocore's send step (so request
+building, signing and parsing still run) and Qdrant is a seeded local-mode store. Upstream
+time is what the app's own prompt trace reports for embed, search, rerank and generate; the
+rest is routing, validation, prompt building, tracing, metrics and the Lambda adapter. Also
+shows how throughput scales with 8 concurrent clients against a slow fake model. Prints
+numbers only: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import math
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import httpx
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse  # type: ignore[import-untyped]
+from fastapi import FastAPI
+from mangum import Mangum
+from mangum.types import LambdaCognitoIdentity, LambdaMobileClientContext
+from urllib3.response import HTTPResponse
+
+LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
+
+WARMUP = 30
+REQUESTS = 400
+UPSTREAM_STEPS = ("embed", "search", "rerank", "generate")
+DIMENSIONS = 384
+COLLECTIONS = ["embedded_articles", "embedded_posts", "embedded_repositories"]
+CONCURRENT_CLIENTS = 8
+SLOW_MODEL_S = 0.05
+CONCURRENT_ROUNDS = 10
+
+
+def random_vector(rng: random.Random) -> list[float]:
+    vector = [rng.gauss(0, 1) for _ in range(DIMENSIONS)]
+    norm = math.sqrt(sum(value * value for value in vector))
+    return [value / norm for value in vector]
+
+
+def seed_qdrant(path: Path) -> None:
+    """Three collections of 50 points each, written like the feature pipeline writes them."""
+    from qdrant_client import QdrantClient, models
+
+    rng = random.Random(7)
+    client = QdrantClient(path=str(path))
+    for collection in COLLECTIONS:
+        client.create_collection(
+            collection,
+            vectors_config=models.VectorParams(size=DIMENSIONS, distance=models.Distance.COSINE),
+        )
+        points = [
+            models.PointStruct(
+                id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                vector=random_vector(rng),
+                payload={
+                    "content": f"Chunk {i} of {collection}: " + "retrieval matters. " * 40,
+                    "platform": "medium",
+                    "document_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "author_id": "2b1c8a4e-3f1d-4c55-9a7b-6a0d1e2f3a4b",
+                    "author_full_name": "Paul Iusztin",
+                    "link": f"https://medium.com/@paul/{i}",
+                },
+            )
+            for i in range(50)
+        ]
+        client.upsert(collection, points=points)
+    client.close()
+
+
+def set_rag_environment(qdrant_path: Path) -> None:
+    for name in [name for name in os.environ if name.startswith(("RAG_", "AWS_"))]:
+        del os.environ[name]
+    os.environ.update(
+        {
+            "RAG_ENDPOINT_NAME": "twin-endpoint",
+            "RAG_LLM_COMPONENT": "twin-llm",
+            "RAG_EMBEDDING_COMPONENT": "twin-embedding",
+            "RAG_MODEL_ID": "mlabonne/TwinLlama-3.1-8B-DPO",
+            "RAG_PROMPT_TEMPLATE": "Context:\n{context}\n\nRequest: {query}\n\nResponse:",
+            "RAG_MAX_INPUT_TOKENS": "2048",
+            "RAG_CHARS_PER_TOKEN": "3.0",
+            "RAG_MAX_NEW_TOKENS": "150",
+            "RAG_TEMPERATURE": "0.01",
+            "RAG_TOP_P": "0.9",
+            "RAG_REPETITION_PENALTY": "1.1",
+            "RAG_STOP": "[]",
+            "RAG_COLLECTIONS": json.dumps(COLLECTIONS),
+            "RAG_TOP_K": "3",
+            "RAG_REQUEST_TIMEOUT_S": "25",
+            "RAG_QDRANT_PATH": str(qdrant_path),
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
+
+
+class FakeSageMaker:
+    """TEI/TGI answers returned at botocore's send step, after an optional model delay."""
+
+    def __init__(self, model_delay_s: float = 0.0) -> None:
+        self.model_delay_s = model_delay_s
+        self.query_vector = random_vector(random.Random(11))
+
+    def send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        component = request.headers["X-Amzn-SageMaker-Inference-Component"]
+        answer: Any
+        if component in ("twin-embedding", b"twin-embedding"):
+            answer = [self.query_vector]
+        else:
+            time.sleep(self.model_delay_s)
+            answer = [
+                {
+                    "generated_text": "Retrieval is where RAG wins or loses.",
+                    "details": {"generated_tokens": 9, "finish_reason": "eos_token"},
+                }
+            ]
+        data = json.dumps(answer).encode()
+        raw = HTTPResponse(body=io.BytesIO(data), status=200, preload_content=False)
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
+        return AWSResponse(request.url, 200, headers, raw)
+
+
+class TraceTimes(logging.Handler):
+    """Collects each prompt trace's step latencies from the app's logger."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.latencies: list[dict[str, float]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        trace = getattr(record, "prompt_trace", None)
+        if trace is not None:
+            self.latencies.append(trace["latency_ms"])
+
+
+@contextmanager
+def quiet_app_output(app_logger: logging.Logger) -> Iterator[None]:
+    """Log lines and EMF still get serialized and written, to /dev/null instead of the screen."""
+    streams = [h for h in app_logger.handlers if isinstance(h, logging.StreamHandler)]
+    with open(os.devnull, "w") as devnull, redirect_stdout(devnull):
+        previous = [handler.setStream(devnull) for handler in streams]
+        try:
+            yield
+        finally:
+            for handler, stream in zip(streams, previous, strict=True):
+                if stream is not None:
+                    handler.setStream(stream)
+
+
+def api_gateway_event(query: str) -> dict[str, Any]:
+    headers = {
+        "Content-Type": "application/json",
+        "Host": "abc.execute-api.eu-west-1.amazonaws.com",
+    }
+    return {
+        "resource": "/rag",
+        "path": "/rag",
+        "httpMethod": "POST",
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/rag",
+            "httpMethod": "POST",
+            "requestId": str(uuid.uuid4()),
+            "stage": "prod",
+            "identity": {"sourceIp": "203.0.113.10", "userAgent": "bench"},
+        },
+        "body": json.dumps({"query": query}),
+        "isBase64Encoded": False,
+    }
+
+
+class LambdaContext:
+    """The context fields Mangum's type names."""
+
+    function_name = "llm-twin-rag"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:llm-twin-rag"
+    memory_limit_in_mb = 1024
+    aws_request_id = "bench"
+    log_group_name = "/aws/lambda/llm-twin-rag"
+    log_stream_name = "bench"
+    identity: LambdaCognitoIdentity | None = None
+    client_context: LambdaMobileClientContext | None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def overheads_ms(totals_s: list[float], latencies: list[dict[str, float]]) -> list[float]:
+    return [
+        total * 1000 - sum(steps.get(step, 0.0) for step in UPSTREAM_STEPS)
+        for total, steps in zip(totals_s, latencies, strict=True)
+    ]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def step_medians(latencies: list[dict[str, float]]) -> str:
+    steps = [step for step in UPSTREAM_STEPS if any(step in entry for entry in latencies)]
+    return ", ".join(
+        f"{step} {statistics.median(entry[step] for entry in latencies):.2f} ms" for step in steps
+    )
+
+
+def through_mangum(app: FastAPI, times: TraceTimes) -> list[float]:
+    handler = Mangum(app, lifespan="off")
+    totals: list[float] = []
+    for i in range(WARMUP + REQUESTS):
+        event = api_gateway_event(f"How do RAG systems use retrieval? #{i}")
+        before = time.perf_counter()
+        response = handler(event, LambdaContext())
+        totals.append(time.perf_counter() - before)
+        if response["statusCode"] != 200:
+            raise SystemExit(f"request failed: {response}")
+    return overheads_ms(totals[WARMUP:], times.latencies[WARMUP:])
+
+
+async def through_asgi(app: FastAPI, times: TraceTimes) -> list[float]:
+    totals: list[float] = []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://rag") as client:
+        for i in range(WARMUP + REQUESTS):
+            before = time.perf_counter()
+            response = await client.post("/rag", json={"query": f"Why RAG? #{i}"})
+            totals.append(time.perf_counter() - before)
+            response.raise_for_status()
+    return overheads_ms(totals[WARMUP:], times.latencies[WARMUP:])
+
+
+async def concurrent_throughput(app: FastAPI, clients: int) -> float:
+    """Requests per second with `clients` callers each sending requests back to back."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://rag") as client:
+
+        async def caller(index: int) -> None:
+            for round_ in range(CONCURRENT_ROUNDS):
+                response = await client.post("/rag", json={"query": f"q {index}.{round_}"})
+                response.raise_for_status()
+
+        await caller(0)  # warm-up
+        before = time.perf_counter()
+        await asyncio.gather(*(caller(i) for i in range(clients)))
+        return clients * CONCURRENT_ROUNDS / (time.perf_counter() - before)
+
+
+def report(label: str, overheads: list[float]) -> None:
+    print(
+        f"  {label}: p50 {statistics.median(overheads):.2f} ms, "
+        f"p95 {percentile(overheads, 0.95):.2f} ms (n={len(overheads)})"
+    )
+
+
+def main() -> None:
+    # As in the Lambda package: the app's code sits at the top of the path.
+    sys.path.insert(0, str(LAMBDA_SRC))
+    from rag_app.log import SERVICE_NAME
+    from rag_app.main import create_app
+
+    app_logger = logging.getLogger(SERVICE_NAME)
+    with tempfile.TemporaryDirectory() as workdir:
+        qdrant_path = Path(workdir) / "qdrant"
+        seed_qdrant(qdrant_path)
+        set_rag_environment(qdrant_path)
+        times = TraceTimes()
+        app_logger.addHandler(times)
+
+        app = create_app()
+        app.state.pipeline.runtime.client.meta.events.register(
+            "before-send.sagemaker-runtime.InvokeEndpoint", FakeSageMaker().send
+        )
+        with quiet_app_output(app_logger):
+            mangum_overheads = through_mangum(app, times)
+            upstream_steps = step_medians(times.latencies[WARMUP:])
+            times.latencies.clear()
+            asgi_overheads = asyncio.run(through_asgi(app, times))
+        app.state.pipeline.store.close()
+
+        slow_app = create_app()
+        slow_model = FakeSageMaker(model_delay_s=SLOW_MODEL_S)
+        slow_app.state.pipeline.runtime.client.meta.events.register(
+            "before-send.sagemaker-runtime.InvokeEndpoint", slow_model.send
+        )
+        with quiet_app_output(app_logger):
+            single = asyncio.run(concurrent_throughput(slow_app, 1))
+            parallel = asyncio.run(concurrent_throughput(slow_app, CONCURRENT_CLIENTS))
+        slow_app.state.pipeline.store.close()
+
+    print("app overhead per request (total minus embed/search/rerank/generate time):")
+    report("via Mangum, API Gateway REST events (Lambda path)", mangum_overheads)
+    report("via ASGI, httpx in-process (uvicorn path)        ", asgi_overheads)
+    print(f"  (fake upstream time, medians: {upstream_steps})")
+    print(f"concurrency with a fake model that takes {SLOW_MODEL_S * 1000:.0f} ms per generation:")
+    print(f"  1 client:  {single:.1f} req/s")
+    print(
+        f"  {CONCURRENT_CLIENTS} clients: {parallel:.1f} req/s "
+        f"({parallel / (single * CONCURRENT_CLIENTS):.0%} of {CONCURRENT_CLIENTS}x one client)"
+    )
+
+
+if __name__ == "__main__":
+    main()
