@@ -9,7 +9,10 @@ from constructs import Construct
 
 from model_config.schema import DeploymentConfig
 from stacks import constants
-from stacks.constructs.rag_function import RagFunction
+from stacks.constructs.alarms import DeploymentAlarms
+from stacks.constructs.dashboard import DeploymentDashboard
+from stacks.constructs.metrics import ObservedDeployment
+from stacks.constructs.rag_function import METRICS_NAMESPACE, SERVICE_NAME, RagFunction
 from stacks.constructs.rag_rest_api import RagRestApi
 
 
@@ -32,6 +35,20 @@ class ApiStack(cdk.Stack):
         self.rag_api = RagRestApi(
             self, constants.RAG_API, handler=self.rag_function.alias, api=config.api
         )
+        observed = ObservedDeployment(
+            config=config,
+            rest_api=self.rag_api.rest_api,
+            function=self.rag_function.function,
+            function_logs=self.rag_function.log_group,
+            metrics_namespace=METRICS_NAMESPACE,
+            service_name=SERVICE_NAME,
+        )
+        self.dashboard = DeploymentDashboard(self, constants.DASHBOARD, observed=observed)
+        self.alarms = DeploymentAlarms(self, constants.ALARMS, observed=observed)
+        cdk.CfnOutput(
+            self, constants.OUTPUT_DASHBOARD, value=self.dashboard.dashboard.dashboard_name
+        )
+        cdk.CfnOutput(self, constants.OUTPUT_ALARM_TOPIC, value=self.alarms.topic.topic_arn)
         cdk.CfnOutput(self, constants.OUTPUT_API_URL, value=f"{self.rag_api.url}rag")
         cdk.CfnOutput(
             self, constants.OUTPUT_FUNCTION_NAME, value=self.rag_function.function.function_name
