@@ -26,6 +26,12 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+def _lambda_request_id(scope: Scope) -> dict[str, str]:
+    # Mangum passes the Lambda context along: its id ties our lines to the platform's.
+    lambda_request_id = getattr(scope.get("aws.context"), "aws_request_id", None)
+    return {"lambda_request_id": lambda_request_id} if isinstance(lambda_request_id, str) else {}
+
+
 class RequestContextMiddleware:
     """Gives each request an id (API Gateway's when there is one), echoed as X-Request-Id.
 
@@ -41,8 +47,8 @@ class RequestContextMiddleware:
             return
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
-        # Context-local keys: concurrent requests each log their own id.
-        logger.thread_safe_append_keys(request_id=request_id)
+        # Context-local keys: concurrent requests each log their own ids.
+        logger.thread_safe_append_keys(request_id=request_id, **_lambda_request_id(scope))
         response_started = False
 
         async def send_with_id(message: Message) -> None:

@@ -10,6 +10,8 @@ from rag_app.services.retriever import Chunk
 from rag_app.services.sagemaker_runtime import SageMakerRuntime
 
 ROLE = "reranker"
+# TEI's default --max-client-batch-size: a larger batch is refused (413).
+MAX_TEXTS = 32
 
 
 class Reranker:
@@ -20,11 +22,12 @@ class Reranker:
         self.component = component
 
     async def rerank(self, query: str, chunks: list[Chunk]) -> list[Chunk]:
-        """The chunks rescored by the reranker, best first."""
+        """The best-ranked chunks (up to MAX_TEXTS) rescored by the reranker, best first."""
+        chunks = chunks[:MAX_TEXTS]
         if not chunks:
             return []
-        # TEI's SageMaker route picks embed or rerank from the model it serves; truncate keeps
-        # long chunks from failing the call (413) instead of scoring their beginning.
+        # TEI's SageMaker route picks embed or rerank from the model it serves. With truncate,
+        # it scores the start of an over-long chunk instead of refusing the call (413).
         texts = [chunk.content for chunk in chunks]
         answer = await self.runtime.invoke(
             self.component, {"query": query, "texts": texts, "truncate": True}, role=ROLE

@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from rag_app.log import SERVICE_NAME
+from rag_app.log import SERVICE_NAME, logger
 from rag_app.main import create_app
 
 from .support import (
@@ -141,8 +141,8 @@ def fake_sagemaker(app: FastAPI) -> FakeSageMaker:
 
 @pytest.fixture
 def app_logs() -> Iterator[RecordCollector]:
-    collector = RecordCollector()
     app_logger = logging.getLogger(SERVICE_NAME)
+    collector = RecordCollector(logger.registered_formatter)
     app_logger.addHandler(collector)
     yield collector
     app_logger.removeHandler(collector)

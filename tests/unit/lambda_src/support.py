@@ -353,14 +353,18 @@ class FakeSageMaker:
 
 
 class RecordCollector(logging.Handler):
-    """Keeps the app logger's records so tests can read structured fields."""
+    """Keeps the app logger's records, and the JSON lines Powertools makes of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, formatter: logging.Formatter) -> None:
         super().__init__(level=logging.DEBUG)
+        self.line_formatter = formatter
         self.records: list[logging.LogRecord] = []
+        self.lines: list[dict[str, Any]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+        # Formatted here, in the request's context, where its context-local keys live.
+        self.lines.append(json.loads(self.line_formatter.format(record)))
 
     def traces(self) -> list[dict[str, Any]]:
         return [record.prompt_trace for record in self.records if hasattr(record, "prompt_trace")]

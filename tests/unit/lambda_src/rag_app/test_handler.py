@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import sys
@@ -13,9 +14,12 @@ import pytest
 from botocore.stub import Stubber
 from mangum import Mangum
 
+from rag_app.log import logger
+
 from ..support import (
     LLM_COMPONENT,
     LambdaContext,
+    RecordCollector,
     api_gateway_event,
     content_of,
     expect_embedding,
@@ -41,6 +45,9 @@ def handler_module(
     yield module
     module.app.state.pipeline.store.close()
     sys.modules.pop("rag_app.handler", None)
+    # Mangum made this loop the thread's current one when the module was imported.
+    asyncio.get_event_loop().close()
+    asyncio.set_event_loop(None)
 
 
 @pytest.fixture
@@ -81,6 +88,25 @@ def test_rag_event_answers_with_sources(handler_module: ModuleType, stubbed: Stu
     body = json.loads(response["body"])
     assert body["answer"] == "Retrieval is where RAG wins or loses."
     assert [source["point_id"] for source in body["sources"]] == [point_id_of(*ref) for ref in refs]
+
+
+def test_logs_carry_both_request_ids(
+    handler_module: ModuleType, stubbed: Stubber, app_logs: RecordCollector
+) -> None:
+    expect_embedding(stubbed, QUERY)
+    stubbed.add_response("invoke_endpoint", invoke_response(tgi_answer("Logged.")))
+    context = LambdaContext()
+
+    handler_module.handler(
+        api_gateway_event("POST", "/rag", {"query": QUERY}, request_id=REQUEST_ID), context
+    )
+
+    [line] = [line for line in app_logs.lines if line["message"] == "prompt_trace"]
+    assert line["request_id"] == REQUEST_ID
+    assert line["lambda_request_id"] == context.aws_request_id
+    assert line["service"] == "llm-twin-rag"
+    # The ids live in the request's own context, not in the caller's.
+    assert "request_id" not in logger.thread_safe_get_current_keys()
 
 
 def test_base64_encoded_body_is_decoded(handler_module: ModuleType, stubbed: Stubber) -> None:
