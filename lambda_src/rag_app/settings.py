@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "RAG_"
 PROMPT_PLACEHOLDERS = {"context", "query"}
-QDRANT_LOCATIONS = ("qdrant_url", "qdrant_path", "qdrant_secret_arn")
+QDRANT_LOCATIONS = ("qdrant_url", "qdrant_path", "qdrant_secret_id")
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 # NoDecode: the JSON lists are parsed by our own validator so a bad value gets a clear message.
@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     qdrant_url: NonEmptyStr | None = None
     qdrant_api_key: SecretStr | None = None
     qdrant_path: NonEmptyStr | None = None
-    qdrant_secret_arn: NonEmptyStr | None = None
+    # A Secrets Manager SecretId (name or ARN) of {"url": ..., "api_key": ...}.
+    qdrant_secret_id: NonEmptyStr | None = None
 
     opik_enabled: bool = False
 
@@ -65,7 +66,7 @@ class Settings(BaseSettings):
         "qdrant_url",
         "qdrant_api_key",
         "qdrant_path",
-        "qdrant_secret_arn",
+        "qdrant_secret_id",
         mode="before",
     )
     @classmethod

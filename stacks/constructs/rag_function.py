@@ -71,7 +71,7 @@ class RagFunction(Construct):
         environment = {
             **rag_environment(config),
             # Only the secret's name: the app reads URL and API key at first use.
-            "RAG_QDRANT_SECRET_ARN": config.retrieval.qdrant_secret_name,
+            "RAG_QDRANT_SECRET_ID": config.retrieval.qdrant_secret_name,
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -35,7 +35,7 @@ def test_lambda_runtime_size_timeout_and_settings_from_config(synth: Synth, mode
     config = result.config
     environment = {
         **rag_environment(config),
-        "RAG_QDRANT_SECRET_ARN": config.retrieval.qdrant_secret_name,
+        "RAG_QDRANT_SECRET_ID": config.retrieval.qdrant_secret_name,
         "POWERTOOLS_SERVICE_NAME": "llm-twin-rag",
         "POWERTOOLS_METRICS_NAMESPACE": "LlmTwin",
         "POWERTOOLS_LOG_LEVEL": "INFO",

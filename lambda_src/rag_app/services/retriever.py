@@ -77,8 +77,8 @@ class QdrantStore:
         settings = self.settings
         if settings.qdrant_path is not None:
             return QdrantClient(path=settings.qdrant_path)
-        if settings.qdrant_secret_arn is not None:
-            url, api_key = _read_qdrant_secret(settings.qdrant_secret_arn)
+        if settings.qdrant_secret_id is not None:
+            url, api_key = _read_qdrant_secret(settings.qdrant_secret_id)
         else:
             url = str(settings.qdrant_url)
             key = settings.qdrant_api_key
@@ -185,10 +185,10 @@ def _translate_error(err: Exception, collection: str) -> RagError:
     return UpstreamFailed(f"The {ROLE} failed to search.", detail=detail)
 
 
-def _read_qdrant_secret(secret_arn: str) -> tuple[str, str | None]:
+def _read_qdrant_secret(secret_id: str) -> tuple[str, str | None]:
     from aws_lambda_powertools.utilities.parameters import get_secret
 
-    secret = get_secret(secret_arn, transform="json")
+    secret = get_secret(secret_id, transform="json")
     url = secret.get("url") if isinstance(secret, dict) else None
     api_key = secret.get("api_key") if isinstance(secret, dict) else None
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):

@@ -120,7 +120,7 @@ def test_no_qdrant_location_is_a_clear_error(
         load_settings()
 
     assert (
-        "set exactly one of RAG_QDRANT_URL, RAG_QDRANT_PATH, RAG_QDRANT_SECRET_ARN (found: none)"
+        "set exactly one of RAG_QDRANT_URL, RAG_QDRANT_PATH, RAG_QDRANT_SECRET_ID (found: none)"
         in str(raised.value)
     )
 
@@ -128,12 +128,12 @@ def test_no_qdrant_location_is_a_clear_error(
 def test_two_qdrant_locations_are_a_clear_error(
     rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RAG_QDRANT_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:q")
+    monkeypatch.setenv("RAG_QDRANT_SECRET_ID", "arn:aws:secretsmanager:eu-west-1:1:secret:q")
 
     with pytest.raises(SettingsError) as raised:
         load_settings()
 
-    assert "(found: RAG_QDRANT_PATH, RAG_QDRANT_SECRET_ARN)" in str(raised.value)
+    assert "(found: RAG_QDRANT_PATH, RAG_QDRANT_SECRET_ID)" in str(raised.value)
 
 
 def test_api_key_without_url_is_rejected_without_echoing_it(

@@ -121,7 +121,7 @@ def test_lambda_reads_qdrant_from_its_secret(
 
     monkeypatch.setattr(parameters, "get_secret", fake_get_secret)
     monkeypatch.delenv("RAG_QDRANT_PATH")
-    monkeypatch.setenv("RAG_QDRANT_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:qdrant")
+    monkeypatch.setenv("RAG_QDRANT_SECRET_ID", "arn:aws:secretsmanager:eu-west-1:1:secret:qdrant")
     store = QdrantStore(load_settings())
 
     client = store.client
@@ -144,7 +144,7 @@ def test_bad_secret_fails_the_request_not_the_app(
 
     monkeypatch.setattr(parameters, "get_secret", lambda *_, **__: secret)
     monkeypatch.delenv("RAG_QDRANT_PATH")
-    monkeypatch.setenv("RAG_QDRANT_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:qdrant")
+    monkeypatch.setenv("RAG_QDRANT_SECRET_ID", "arn:aws:secretsmanager:eu-west-1:1:secret:qdrant")
     store = QdrantStore(load_settings())
 
     with pytest.raises(UpstreamFailed, match="could not be opened"):
