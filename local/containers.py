@@ -97,6 +97,9 @@ class TgiContainer:
 
     def _complete(self, valid: tgi.ValidRequest, cancel: threading.Event) -> tgi.Generation:
         state = tgi.Generation()
+        if cancel.is_set():
+            # Given up on while it waited for the LLM thread: skip the work.
+            return state
         for _ in tgi.generate(self.engine, valid, state, cancel):
             pass
         return state

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,10 @@ def _region(request: Request) -> str:
 
 async def _join(chunks: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in chunks])
+
+
+class _CallerGone(Exception):
+    """The HTTP client disconnected before the answer was ready."""
 
 
 class Invoker:
@@ -115,6 +119,34 @@ class Invoker:
             "stats": stats,
         }
 
+    async def _await_answer(
+        self,
+        request: Request,
+        work: Coroutine[Any, Any, tuple[ContainerResponse, bytes]],
+        cancel: threading.Event,
+    ) -> tuple[ContainerResponse, bytes]:
+        """The container's answer, unless the model timeout passes or the caller hangs up.
+
+        Either way `cancel` is set, so the LLM does not keep generating for nobody (TGI also
+        drops requests whose client went away).
+        """
+        task = asyncio.ensure_future(work)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.runtime.timeout_s
+        try:
+            while True:
+                await asyncio.wait({task}, timeout=min(0.5, max(deadline - loop.time(), 0)))
+                if task.done():
+                    return task.result()
+                if loop.time() >= deadline:
+                    raise TimeoutError
+                if await request.is_disconnected():
+                    raise _CallerGone
+        finally:
+            if not task.done():
+                cancel.set()
+                task.cancel()
+
     async def _body(self, request: Request, request_id: str) -> bytes | Response:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
@@ -143,14 +175,17 @@ class Invoker:
             return answer, await _join(answer.chunks)
 
         try:
-            answer, data = await asyncio.wait_for(call(), self.runtime.timeout_s)
+            answer, data = await self._await_answer(request, call(), cancel)
         except TimeoutError:
-            cancel.set()
             stats = {"error": f"timed out after {self.runtime.timeout_s:.0f} s"}
             self._log(self._record("InvokeEndpoint", component, 424, started, stats))
             return aws_errors.model_timeout(
                 component, _region(request), request_id, self.runtime.timeout_s
             )
+        except _CallerGone:
+            stats = {"error": "the caller disconnected; generation cancelled"}
+            self._log(self._record("InvokeEndpoint", component, 499, started, stats))
+            return Response(status_code=499)
         self._log(self._record("InvokeEndpoint", component, answer.status, started, answer.stats))
         if not 200 <= answer.status < 300:
             return aws_errors.model_error(

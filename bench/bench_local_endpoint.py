@@ -1,0 +1,195 @@
+"""Generation throughput of the local endpoint (boto3 InvokeEndpoint) against llama-cpp-python.
+
+Both sides run the same GGUF with the same prompts (the config's prompt template around each
+sample-corpus document), greedy decoding, the config's repetition penalty and the same thread
+count; rounds alternate which side goes first. The overhead is what HTTP, SigV4, JSON, TGI
+validation and per-token bookkeeping cost on top of llama.cpp. Target: at most 5 %. Prints
+numbers only: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_NEW_TOKENS = 48
+ROUNDS = 3
+QUESTION = "Summarize the context in two sentences."
+TARGET_OVERHEAD = 0.05
+
+
+@dataclass
+class Tally:
+    """Generated tokens and the seconds they took, for one side."""
+
+    tokens: int = 0
+    seconds: float = 0.0
+    texts: list[str] | None = None
+
+    @property
+    def per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def prompts(template: str) -> list[str]:
+    """One prompt per sample document, built like the RAG app builds its prompts."""
+    from local.corpus import load_documents
+    from local.settings import SAMPLE_CORPUS
+
+    documents, _ = load_documents(SAMPLE_CORPUS)
+    return [template.format(context=d.text, query=QUESTION) for d in documents]
+
+
+def run_direct(llama: Any, batch: list[str], penalty: float) -> Tally:
+    """llama-cpp-python's own completion call: the baseline."""
+    tally = Tally(texts=[])
+    for prompt in batch:
+        started = time.perf_counter()
+        out = llama.create_completion(
+            prompt,
+            max_tokens=MAX_NEW_TOKENS,
+            temperature=0.0,
+            top_k=0,
+            top_p=1.0,
+            min_p=0.0,
+            repeat_penalty=penalty,
+        )
+        tally.seconds += time.perf_counter() - started
+        tally.tokens += out["usage"]["completion_tokens"]
+        assert tally.texts is not None
+        tally.texts.append(out["choices"][0]["text"])
+    return tally
+
+
+def run_endpoint(
+    client: Any, endpoint: str, component: str, batch: list[str], penalty: float
+) -> Tally:
+    """The same prompts through boto3 and the local SageMaker stand-in (TGI contract)."""
+    tally = Tally(texts=[])
+    for prompt in batch:
+        body = {
+            "inputs": prompt,
+            # No sampling parameters: TGI decodes greedily, as the direct call does.
+            "parameters": {
+                "max_new_tokens": MAX_NEW_TOKENS,
+                "repetition_penalty": penalty,
+                "details": True,
+            },
+        }
+        started = time.perf_counter()
+        response = client.invoke_endpoint(
+            EndpointName=endpoint,
+            InferenceComponentName=component,
+            ContentType="application/json",
+            Body=json.dumps(body),
+        )
+        (answer,) = json.loads(response["Body"].read())
+        tally.seconds += time.perf_counter() - started
+        details = answer["details"]
+        # llama-cpp-python does not count the end-of-sequence token; TGI does.
+        tally.tokens += details["generated_tokens"] - (details["finish_reason"] == "eos_token")
+        assert tally.texts is not None
+        tally.texts.append(answer["generated_text"])
+    return tally
+
+
+def main() -> None:
+    sys.path.insert(0, str(REPO))
+    import boto3  # type: ignore[import-untyped]
+    from botocore.config import Config  # type: ignore[import-untyped]
+
+    from local.processes import LocalStack
+    from local.settings import DUMMY_CREDENTIALS, Ports, resolve_gguf
+    from model_config import DEFAULT_MODEL, load_config
+
+    config = load_config(DEFAULT_MODEL)
+    gguf = resolve_gguf()
+    penalty = config.generation.repetition_penalty
+    batch = prompts(config.prompt_template)
+    ports = Ports(endpoint=free_port(), api=free_port())
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "endpoint.log"
+        stack = LocalStack(config, Path(tmp) / "qdrant", ports, gguf, log_path=log)
+        print(
+            f"model {gguf.name}, {len(batch)} prompts x {ROUNDS} rounds, "
+            f"max_new_tokens={MAX_NEW_TOKENS}, greedy, repetition_penalty={penalty}"
+        )
+        stack.start_endpoint()
+        try:
+            # Dummy credentials from the environment, as the RAG app gets them in local mode.
+            os.environ.update(DUMMY_CREDENTIALS)
+            client = boto3.session.Session().client(
+                "sagemaker-runtime",
+                endpoint_url=ports.endpoint_url,
+                config=Config(retries={"max_attempts": 1}, read_timeout=120),
+            )
+            # Same context size and thread count as the endpoint's engine.
+            from local.llm import LlamaEngine
+
+            llama = LlamaEngine(gguf, n_ctx=config.llm.max_total_tokens).llama
+            names = config.names
+            # Warm both: first calls pay for allocations and connection set-up.
+            run_direct(llama, batch[:1], penalty)
+            run_endpoint(client, names.endpoint, names.llm_component, batch[:1], penalty)
+
+            direct, endpoint = Tally(), Tally()
+            same = 0
+            for round_ in range(ROUNDS):
+                sides = ["direct", "endpoint"] if round_ % 2 == 0 else ["endpoint", "direct"]
+                results: dict[str, Tally] = {}
+                for side in sides:
+                    if side == "direct":
+                        results[side] = run_direct(llama, batch, penalty)
+                    else:
+                        results[side] = run_endpoint(
+                            client, names.endpoint, names.llm_component, batch, penalty
+                        )
+                for total, part in ((direct, results["direct"]), (endpoint, results["endpoint"])):
+                    total.tokens += part.tokens
+                    total.seconds += part.seconds
+                same += sum(
+                    a == b
+                    for a, b in zip(
+                        results["direct"].texts or [], results["endpoint"].texts or [], strict=True
+                    )
+                )
+                print(
+                    f"  round {round_ + 1}: direct {results['direct'].per_second:6.1f} tok/s, "
+                    f"endpoint {results['endpoint'].per_second:6.1f} tok/s"
+                )
+        finally:
+            stack.stop()
+
+    overhead = direct.per_second / endpoint.per_second - 1 if endpoint.per_second else float("inf")
+    print(
+        f"llama-cpp-python direct : {direct.tokens} tokens in {direct.seconds:.2f} s = "
+        f"{direct.per_second:.1f} tok/s"
+    )
+    print(
+        f"local endpoint (boto3)  : {endpoint.tokens} tokens in {endpoint.seconds:.2f} s = "
+        f"{endpoint.per_second:.1f} tok/s"
+    )
+    print(f"identical generations   : {same}/{len(batch) * ROUNDS}")
+    verdict = "within" if overhead <= TARGET_OVERHEAD else "ABOVE"
+    print(
+        f"endpoint overhead       : {overhead * 100:+.1f} % ({verdict} the "
+        f"{TARGET_OVERHEAD * 100:.0f} % target)"
+    )
+
+
+if __name__ == "__main__":
+    main()
