@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.integration.conftest import STACK_GROUP, Stack
@@ -205,3 +206,24 @@ def test_embeddings_do_not_queue_behind_a_generation(runtime_client: Any, stack:
     # The embedding was answered while the generation was still running.
     assert llm_started < embed["finished_at"] < llm["finished_at"], (llm, embed)
     assert embed_seconds < 2.0
+
+
+def test_a_caller_that_hangs_up_frees_the_llm(stack: Stack) -> None:
+    counting = "<|im_start|>user\nCount from 1 to 500.<|im_end|>\n<|im_start|>assistant\n"
+    url = f"{stack.ports.endpoint_url}/endpoints/{stack.endpoint}/invocations"
+    # The local server does not check signatures, so a plain HTTP client can play the caller.
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            url,
+            json={"inputs": counting, "parameters": {"max_new_tokens": 400}},
+            headers={"X-Amzn-SageMaker-Inference-Component": stack.llm},
+            timeout=httpx.Timeout(5.0, read=1.0),
+        )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        last = stack.invocations()[-1]
+        if last["component"] == stack.llm and last["status"] == 499:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"no cancelled invocation logged: {stack.invocations()[-3:]}")
