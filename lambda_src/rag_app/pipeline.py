@@ -73,7 +73,7 @@ class RagPipeline:
                 settings.endpoint_name, read_timeout_s=settings.request_timeout_s
             ),
             store=QdrantStore(settings),
-            tracer=create_trace_emitter(settings.opik_enabled),
+            tracer=create_trace_emitter(settings.opik_enabled, settings.opik_secret_id),
         )
 
     def generation_params(self, request: RagRequest) -> GenerationParams:

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     qdrant_secret_id: NonEmptyStr | None = None
 
     opik_enabled: bool = False
+    # A Secrets Manager SecretId of {"api_key", "workspace", "url", "project_name"} for Opik.
+    opik_secret_id: NonEmptyStr | None = None
 
     @field_validator(
         "reranker_component",
@@ -67,6 +69,7 @@ class Settings(BaseSettings):
         "qdrant_api_key",
         "qdrant_path",
         "qdrant_secret_id",
+        "opik_secret_id",
         mode="before",
     )
     @classmethod
@@ -126,6 +129,14 @@ class Settings(BaseSettings):
         if self.qdrant_api_key is not None and self.qdrant_url is None:
             raise ValueError(
                 f"{env_name('qdrant_api_key')} only applies with {env_name('qdrant_url')}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _opik_secret_needs_opik(self) -> Settings:
+        if self.opik_secret_id is not None and not self.opik_enabled:
+            raise ValueError(
+                f"{env_name('opik_secret_id')} is set but {env_name('opik_enabled')} is not true"
             )
         return self
 

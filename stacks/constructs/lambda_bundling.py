@@ -31,17 +31,28 @@ class PackageTarget:
 
     python_version: str  # "3.14"
     platform_tags: tuple[str, ...]  # empty: the machine running the build
+    # Extra requirement files in lambda_src/, e.g. requirements-opik.txt.
+    extra_requirements: tuple[str, ...] = ()
 
     @classmethod
     def for_lambda(
-        cls, runtime: lambda_.Runtime, architecture: lambda_.Architecture
+        cls,
+        runtime: lambda_.Runtime,
+        architecture: lambda_.Architecture,
+        extra_requirements: tuple[str, ...] = (),
     ) -> PackageTarget:
         version = runtime.name.removeprefix("python")
-        return cls(python_version=version, platform_tags=PLATFORM_TAGS[architecture.name])
+        return cls(version, PLATFORM_TAGS[architecture.name], extra_requirements)
+
+    @property
+    def requirement_files(self) -> tuple[str, ...]:
+        return (REQUIREMENTS, *self.extra_requirements)
 
 
-def build_package(output_dir: Path, target: PackageTarget, source_dir: Path = LAMBDA_SRC) -> None:
-    """Install the runtime requirements and copy the app into `output_dir`."""
+def pip_command(
+    output_dir: Path, target: PackageTarget, source_dir: Path = LAMBDA_SRC
+) -> list[str]:
+    """The pip invocation that installs the runtime requirements for `target`."""
     command = [
         sys.executable,
         "-m",
@@ -51,16 +62,22 @@ def build_package(output_dir: Path, target: PackageTarget, source_dir: Path = LA
         "--disable-pip-version-check",
         "--no-warn-conflicts",
         "--no-compile",
-        "--requirement",
-        str(source_dir / REQUIREMENTS),
         "--target",
         str(output_dir),
     ]
+    for requirements in target.requirement_files:
+        command += ["--requirement", str(source_dir / requirements)]
     if target.platform_tags:
         command += ["--implementation", "cp", "--python-version", target.python_version]
         command += ["--only-binary=:all:"]
         for tag in target.platform_tags:
             command += ["--platform", tag]
+    return command
+
+
+def build_package(output_dir: Path, target: PackageTarget, source_dir: Path = LAMBDA_SRC) -> None:
+    """Install the runtime requirements and copy the app into `output_dir`."""
+    command = pip_command(output_dir, target, source_dir)
     subprocess.run(command, check=True)  # noqa: S603 - fixed arguments, our own requirements
     shutil.copytree(
         source_dir / APP_PACKAGE,
@@ -96,11 +113,17 @@ class PipBundler:
         return True
 
 
-def lambda_code(runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> lambda_.Code:
+def lambda_code(
+    runtime: lambda_.Runtime,
+    architecture: lambda_.Architecture,
+    extra_requirements: tuple[str, ...] = (),
+) -> lambda_.Code:
     """The RAG app as a Lambda asset, bundled locally with a Docker fallback."""
-    target = PackageTarget.for_lambda(runtime, architecture)
+    target = PackageTarget.for_lambda(runtime, architecture, extra_requirements)
+    # The command is part of the asset hash, so each set of requirements gets its own asset.
+    requirement_args = " ".join(f"-r {name}" for name in target.requirement_files)
     docker_command = (
-        f"pip install --no-compile -r {REQUIREMENTS} -t /asset-output "
+        f"pip install --no-compile {requirement_args} -t /asset-output "
         f"&& cp -r {APP_PACKAGE} /asset-output/"
     )
     return lambda_.Code.from_asset(

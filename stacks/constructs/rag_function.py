@@ -15,6 +15,7 @@ from stacks.constructs.lambda_bundling import lambda_code
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 HANDLER = "rag_app.handler.handler"
+OPIK_REQUIREMENTS = "requirements-opik.txt"
 ALIAS_NAME = "live"
 # Seconds the Lambda keeps after the app's own deadline to send its 504 answer.
 DEADLINE_MARGIN_S = 3
@@ -61,13 +62,6 @@ class RagFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Runs the LLM Twin RAG API",
         )
-        # Secrets Manager appends "-" and 6 random characters to the name in the ARN.
-        qdrant_secret_arn = stack.format_arn(
-            service="secretsmanager",
-            resource="secret",
-            resource_name=f"{config.retrieval.qdrant_secret_name}-??????",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
         environment = {
             **rag_environment(config),
             # Only the secret's name: the app reads URL and API key at first use.
@@ -76,6 +70,9 @@ class RagFunction(Construct):
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
+        opik_secret = config.monitoring.opik_secret_name
+        if opik_secret:
+            environment |= {"RAG_OPIK_ENABLED": "true", "RAG_OPIK_SECRET_ID": opik_secret}
         architecture = ARCHITECTURES[api.lambda_architecture]
         self.function = lambda_.Function(
             self,
@@ -83,7 +80,7 @@ class RagFunction(Construct):
             runtime=RUNTIME,
             architecture=architecture,
             handler=HANDLER,
-            code=lambda_code(RUNTIME, architecture),
+            code=lambda_code(RUNTIME, architecture, (OPIK_REQUIREMENTS,) if opik_secret else ()),
             memory_size=api.lambda_memory_mb,
             timeout=cdk.Duration.seconds(int(api.request_timeout_s) + DEADLINE_MARGIN_S),
             environment=environment,
@@ -105,9 +102,12 @@ class RagFunction(Construct):
         self.endpoint_arn = stack.format_arn(
             service="sagemaker", resource="endpoint", resource_name=endpoint_name
         )
-        self._grant_least_privilege(qdrant_secret_arn)
+        secret_names = [config.retrieval.qdrant_secret_name]
+        if opik_secret:
+            secret_names.append(opik_secret)
+        self._grant_least_privilege([_secret_arn(stack, name) for name in secret_names])
 
-    def _grant_least_privilege(self, qdrant_secret_arn: str) -> None:
+    def _grant_least_privilege(self, secret_arns: list[str]) -> None:
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="InvokeOwnEndpoint",
@@ -117,9 +117,9 @@ class RagFunction(Construct):
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
-                sid="ReadQdrantSecret",
+                sid="ReadOwnSecrets",
                 actions=["secretsmanager:GetSecretValue"],
-                resources=[qdrant_secret_arn],
+                resources=secret_arns,
             )
         )
         self.role.add_to_policy(
@@ -140,8 +140,8 @@ class RagFunction(Construct):
             policy,
             "IAM5",
             "Secrets Manager appends a random 6-character suffix to a secret's ARN; the "
-            "wildcard matches only that suffix of the one Qdrant secret named in the config",
-            findings=[resource_finding(self, qdrant_secret_arn)],
+            "wildcard matches only that suffix of the secrets named in the model config",
+            findings=[resource_finding(self, arn) for arn in secret_arns],
         )
         acknowledge(
             policy,
@@ -149,3 +149,13 @@ class RagFunction(Construct):
             "Lambda names the log streams inside the function's own log group at run time",
             findings=[resource_finding(self, f"{self.log_group.log_group_arn}")],
         )
+
+
+def _secret_arn(stack: cdk.Stack, name: str) -> str:
+    """The ARN pattern of a secret known by name: Secrets Manager appends "-" + 6 characters."""
+    return stack.format_arn(
+        service="secretsmanager",
+        resource="secret",
+        resource_name=f"{name}-??????",
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )

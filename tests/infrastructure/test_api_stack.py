@@ -93,7 +93,7 @@ def test_lambda_may_invoke_only_its_endpoint_and_read_only_its_secret(synth: Syn
                             },
                         },
                         {
-                            "Sid": "ReadQdrantSecret",
+                            "Sid": "ReadOwnSecrets",
                             "Effect": "Allow",
                             "Action": "secretsmanager:GetSecretValue",
                             "Resource": {
@@ -265,3 +265,55 @@ def test_snapstart_and_provisioned_concurrency_are_off_by_default_and_opt_in(
 def test_api_stack_names_the_endpoint_instead_of_importing_it(synth: Synth) -> None:
     template = synth("twin-llama-3.1-8b").template_json(constants.API_STACK)
     assert "Fn::ImportValue" not in str(template)
+
+
+def test_opik_secret_turns_on_the_export_and_may_be_read(synth: Synth) -> None:
+    config = load_config()
+    traced = config.model_copy(
+        update={
+            "monitoring": config.monitoring.model_copy(update={"opik_secret_name": "llm-twin/opik"})
+        }
+    )
+    result = synth(traced)
+    variables = lambda_function(result)["Environment"]["Variables"]
+    assert variables["RAG_OPIK_ENABLED"] == "true"
+    assert variables["RAG_OPIK_SECRET_ID"] == "llm-twin/opik"
+    result.template(constants.API_STACK).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Sid": "ReadOwnSecrets",
+                                "Action": "secretsmanager:GetSecretValue",
+                                "Resource": [
+                                    {
+                                        "Fn::Join": [
+                                            "",
+                                            Match.array_with([":secret:llm-twin/qdrant-??????"]),
+                                        ]
+                                    },
+                                    {
+                                        "Fn::Join": [
+                                            "",
+                                            Match.array_with([":secret:llm-twin/opik-??????"]),
+                                        ]
+                                    },
+                                ],
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+    # A different package (with opik) means a different asset.
+    default_code = lambda_function(synth("twin-llama-3.1-8b"))["Code"]["S3Key"]
+    assert lambda_function(result)["Code"]["S3Key"] != default_code
+
+
+def test_opik_is_off_without_its_secret(synth: Synth) -> None:
+    variables = lambda_function(synth("twin-llama-3.1-8b"))["Environment"]["Variables"]
+    assert "RAG_OPIK_ENABLED" not in variables

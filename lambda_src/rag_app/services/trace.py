@@ -86,10 +86,20 @@ class PowertoolsTraceSink:
         metrics.flush_metrics()
 
 
-class OpikTraceSink:
-    """The trace sent to Opik (configured by Opik's own OPIK_* environment variables)."""
+# Keys of the Opik secret -> arguments of opik.Opik().
+OPIK_SECRET_KEYS = {
+    "api_key": "api_key",
+    "workspace": "workspace",
+    "url": "host",
+    "project_name": "project_name",
+}
+OPIK_FLUSH_TIMEOUT_S = 2
 
-    def __init__(self) -> None:
+
+class OpikTraceSink:
+    """The trace sent to Opik, configured from a secret or Opik's own OPIK_* variables."""
+
+    def __init__(self, secret_id: str | None = None) -> None:
         try:
             opik = importlib.import_module("opik")
         except ImportError:
@@ -97,10 +107,11 @@ class OpikTraceSink:
                 "RAG_OPIK_ENABLED is true but the 'opik' package is not installed: "
                 "add it to lambda_src/requirements.txt or set RAG_OPIK_ENABLED=false"
             ) from None
-        self.client = opik.Opik()
+        options = read_opik_secret(secret_id) if secret_id else {}
+        self.client = opik.Opik(**options)
 
     def emit(self, trace: PromptTrace) -> None:
-        """Queue the trace; Opik's client sends it in the background."""
+        """Send the trace before answering: Lambda may freeze the container right after."""
         self.client.trace(
             name="rag",
             input={"query": trace.query, "prompt": trace.prompt},
@@ -108,6 +119,29 @@ class OpikTraceSink:
             metadata=trace.to_dict(),
             tags=[trace.model_id],
         )
+        self.client.flush(timeout=OPIK_FLUSH_TIMEOUT_S)
+
+
+def read_opik_secret(secret_id: str) -> dict[str, str]:
+    """Opik client options from a Secrets Manager JSON secret, or SettingsError."""
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
+    try:
+        secret = get_secret(secret_id, transform="json")
+    except Exception as err:
+        # Powertools wraps the AWS error; its code (e.g. AccessDeniedException) is the clue.
+        cause = err.__cause__ or err.__context__ or err
+        code = getattr(cause, "response", {}).get("Error", {}).get("Code")
+        raise SettingsError(
+            f"RAG_OPIK_SECRET_ID: cannot read the secret ({code or type(cause).__name__})"
+        ) from None
+    if not isinstance(secret, dict) or not all(isinstance(v, str) for v in secret.values()):
+        raise SettingsError("RAG_OPIK_SECRET_ID: the secret must be a JSON object of strings")
+    unknown = sorted(set(secret) - set(OPIK_SECRET_KEYS))
+    if unknown:
+        allowed = ", ".join(OPIK_SECRET_KEYS)
+        raise SettingsError(f"RAG_OPIK_SECRET_ID: unknown keys {unknown}; use {allowed}")
+    return {OPIK_SECRET_KEYS[key]: value for key, value in secret.items()}
 
 
 class TraceEmitter:
@@ -125,9 +159,9 @@ class TraceEmitter:
                 logger.exception("prompt trace sink failed", extra={"sink": type(sink).__name__})
 
 
-def create_trace_emitter(opik_enabled: bool) -> TraceEmitter:
+def create_trace_emitter(opik_enabled: bool, opik_secret_id: str | None = None) -> TraceEmitter:
     """The sinks the settings ask for; fails at start-up if Opik is wanted but missing."""
     sinks: list[TraceSink] = [PowertoolsTraceSink()]
     if opik_enabled:
-        sinks.append(OpikTraceSink())
+        sinks.append(OpikTraceSink(opik_secret_id))
     return TraceEmitter(sinks)

@@ -210,3 +210,14 @@ def test_settings_are_frozen(rag_env: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="frozen"):
         settings.top_k = 5
     assert isinstance(settings, Settings)
+
+
+def test_opik_secret_without_opik_enabled_is_a_clear_error(
+    rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_OPIK_SECRET_ID", "llm-twin/opik")
+
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+
+    assert "RAG_OPIK_SECRET_ID is set but RAG_OPIK_ENABLED is not true" in str(raised.value)

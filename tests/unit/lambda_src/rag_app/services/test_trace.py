@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
+import boto3
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from moto import mock_aws
 
 from rag_app.services.trace import (
+    OPIK_FLUSH_TIMEOUT_S,
     PowertoolsTraceSink,
     PromptTrace,
     RetrievedRef,
@@ -140,10 +144,15 @@ def test_opik_receives_each_trace(
     monkeypatch: pytest.MonkeyPatch, make_app: Callable[[], FastAPI]
 ) -> None:
     sent: list[dict[str, Any]] = []
+    flushed: list[int | None] = []
 
     class FakeOpik:
         def trace(self, **fields: Any) -> None:
             sent.append(fields)
+
+        def flush(self, timeout: int | None = None) -> bool:
+            flushed.append(timeout)
+            return True
 
     fake_module = types.ModuleType("opik")
     fake_module.Opik = FakeOpik  # type: ignore[attr-defined]
@@ -161,3 +170,67 @@ def test_opik_receives_each_trace(
     assert fields["input"]["query"] == "traced?"
     assert fields["output"] == {"answer": "Opik sees this."}
     assert fields["metadata"]["request_id"] == response.headers["x-request-id"]
+    # Sent before the response: a frozen Lambda container would otherwise lose it.
+    assert flushed == [OPIK_FLUSH_TIMEOUT_S]
+
+
+class RecordingOpik:
+    """Stands in for opik.Opik and keeps the options it was built with."""
+
+    built_with: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self, **options: Any) -> None:
+        RecordingOpik.built_with.append(options)
+
+
+@pytest.fixture
+def recording_opik(monkeypatch: pytest.MonkeyPatch) -> type[RecordingOpik]:
+    RecordingOpik.built_with = []
+    fake_module = types.ModuleType("opik")
+    fake_module.Opik = RecordingOpik  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "opik", fake_module)
+    monkeypatch.setenv("RAG_OPIK_ENABLED", "true")
+    return RecordingOpik
+
+
+def test_opik_is_configured_from_its_secret(
+    monkeypatch: pytest.MonkeyPatch,
+    make_app: Callable[[], FastAPI],
+    recording_opik: type[RecordingOpik],
+) -> None:
+    secret = {"api_key": "k-123", "workspace": "twin", "url": "https://opik.example/api"}
+    with mock_aws():
+        boto3.client("secretsmanager").create_secret(
+            Name="llm-twin/opik-configured", SecretString=json.dumps(secret)
+        )
+        monkeypatch.setenv("RAG_OPIK_SECRET_ID", "llm-twin/opik-configured")
+        make_app()
+
+    assert recording_opik.built_with == [
+        {"api_key": "k-123", "workspace": "twin", "host": "https://opik.example/api"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("secret_string", "message"),
+    [
+        ('{"api_key": "k", "token": "t"}', "unknown keys ['token']"),
+        ('["not", "an", "object"]', "the secret must be a JSON object of strings"),
+        (None, "cannot read the secret (ResourceNotFoundException)"),
+    ],
+)
+def test_bad_opik_secret_fails_at_start_up_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+    make_app: Callable[[], FastAPI],
+    recording_opik: type[RecordingOpik],
+    secret_string: str | None,
+    message: str,
+) -> None:
+    name = f"llm-twin/opik-bad-{abs(hash(secret_string))}"
+    with mock_aws():
+        if secret_string is not None:
+            boto3.client("secretsmanager").create_secret(Name=name, SecretString=secret_string)
+        monkeypatch.setenv("RAG_OPIK_SECRET_ID", name)
+        with pytest.raises(SettingsError, match=re.escape(f"RAG_OPIK_SECRET_ID: {message}")):
+            make_app()
+    assert recording_opik.built_with == []
