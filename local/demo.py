@@ -12,7 +12,7 @@ import httpx
 from local.console import fail, say, step
 from local.corpus import CorpusError
 from local.ingest import ingest
-from local.processes import LocalStack
+from local.processes import LocalStack, interrupt_on_termination
 from local.run import EXAMPLE_QUERY, parser, prepare, start
 from local.settings import LOG_DIR, SAMPLE_CORPUS, Ports, SetupError
 from local.store import count_points
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     cli = parser("python -m local.demo", __doc__)
     cli.add_argument("--question", default=EXAMPLE_QUERY)
     args = cli.parse_args(argv)
+    interrupt_on_termination()
     config, gguf, qdrant_path = prepare(args)
     collections = config.retrieval.collections
     try:
@@ -45,13 +46,15 @@ def main(argv: list[str] | None = None) -> None:
             ingest(SAMPLE_CORPUS, qdrant_path, collections)
     except (CorpusError, SetupError) as err:
         fail(str(err))
+    except KeyboardInterrupt:
+        fail("interrupted while loading the sample corpus; run the demo again to finish", 130)
     ports = Ports(endpoint=args.endpoint_port, api=args.port)
     # The API logs a JSON trace per request: useful, but it would bury the demo's answer.
     api_log = LOG_DIR / "demo-api.log"
     stack = LocalStack(config, qdrant_path, ports, gguf, api_log_path=api_log)
     say(f"the API's log goes to {api_log}")
-    start(stack)
     try:
+        start(stack)
         say(f"POST {ports.api_url}/rag  {{'query': {args.question!r}}}")
         with step("Waiting for the answer"):
             response = httpx.post(
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
             )
     except httpx.HTTPError as err:
         fail(f"could not reach the API: {err}")
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)
     finally:
         with step("Stopping the API and the local endpoint"):
             stack.stop()

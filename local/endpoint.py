@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
         runtime = build_runtime(config, args.gguf, args.threads)
     except SetupError as err:
         fail(str(err))
+    except KeyboardInterrupt:
+        # Stopped while loading (Ctrl-C, or the launcher shutting down): nothing to clean up.
+        fail("stopped while loading the models", code=130)
     say(
         f"SageMaker runtime stand-in on http://{args.host}:{args.port}: endpoint "
         f"{runtime.endpoint}, components {', '.join(runtime.components)}"

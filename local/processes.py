@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import IO
 
 import httpx
@@ -27,6 +27,16 @@ START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 10.0
 # Variables from the user's shell that would point the children at real AWS or other settings.
 _INHERITED_PREFIXES = ("AWS_", "RAG_")
+
+
+def interrupt_on_termination() -> None:
+    """Make SIGTERM, and a SIGINT that a background shell set to ignored, act like Ctrl-C."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class StartupError(RuntimeError):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from local.console import fail, say, step
 from local.endpoint import reranker_notice
-from local.processes import LocalStack, StartupError
+from local.processes import LocalStack, StartupError, interrupt_on_termination
 from local.settings import Ports, SetupError, resolve_gguf, resolve_qdrant_path
 from local.store import require_documents
 from model_config import DEFAULT_MODEL, ConfigError, DeploymentConfig, load_config
@@ -58,6 +58,10 @@ def start(stack: LocalStack) -> None:
     except StartupError as err:
         stack.stop()
         fail(f"{err}; see the messages above")
+    except BaseException:
+        # Ctrl-C while models load: leave no half-started process behind.
+        stack.stop()
+        raise
 
 
 def curl_example(ports: Ports) -> str:
@@ -70,6 +74,7 @@ def curl_example(ports: Ports) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser("python -m local.run", __doc__).parse_args(argv)
+    interrupt_on_termination()
     config, gguf, qdrant_path = prepare(args)
     try:
         counts = require_documents(qdrant_path, config.retrieval.collections)
@@ -78,9 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     say("Qdrant store " + ", ".join(f"{name}: {n} points" for name, n in counts.items()))
     ports = Ports(endpoint=args.endpoint_port, api=args.port)
     stack = LocalStack(config, qdrant_path, ports, gguf)
-    start(stack)
-    say(f"Ready. Try:\n  {curl_example(ports)}\nPress Ctrl-C to stop.")
     try:
+        start(stack)
+        say(f"Ready. Try:\n  {curl_example(ports)}\nPress Ctrl-C to stop.")
         while (dead := stack.exited()) is None:
             time.sleep(0.5)
         say(f"the {dead.name} stopped unexpectedly; shutting down")
