@@ -51,8 +51,12 @@ lint-templates: synth
 local: install
 	$(PY) -m local.run --model $(MODEL)
 
+# The local LLM is SmolLM2, so unless MODEL is given the demo uses the config written in its
+# chat format: the default config's Alpaca template makes the 135M model ramble.
+DEMO_MODEL := $(if $(filter command line environment,$(origin MODEL)),$(MODEL),smollm2-1.7b)
+
 demo: install
-	$(PY) -m local.demo --model $(MODEL)
+	$(PY) -m local.demo --model $(DEMO_MODEL)
 
 bench: install
 	@for script in bench/bench_*.py; do echo "==> $$script"; $(PY) $$script || exit 1; done

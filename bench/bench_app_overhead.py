@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -32,84 +31,28 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse  # type: ignore[
 from fastapi import FastAPI
 from mangum import Mangum
 from mangum.types import LambdaCognitoIdentity, LambdaMobileClientContext
+from rag_fixtures import (
+    EMBEDDING_COMPONENT,
+    LAMBDA_SRC,
+    canned_answer,
+    environment_without_app_settings,
+    rag_settings,
+    seed_qdrant,
+)
 from urllib3.response import HTTPResponse
-
-LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
 
 WARMUP = 30
 REQUESTS = 400
 UPSTREAM_STEPS = ("embed", "search", "rerank", "generate")
-DIMENSIONS = 384
-COLLECTIONS = ["embedded_articles", "embedded_posts", "embedded_repositories"]
 CONCURRENT_CLIENTS = 8
 SLOW_MODEL_S = 0.05
 CONCURRENT_ROUNDS = 10
 
 
-def random_vector(rng: random.Random) -> list[float]:
-    vector = [rng.gauss(0, 1) for _ in range(DIMENSIONS)]
-    norm = math.sqrt(sum(value * value for value in vector))
-    return [value / norm for value in vector]
-
-
-def seed_qdrant(path: Path) -> None:
-    """Three collections of 50 points each, written like the feature pipeline writes them."""
-    from qdrant_client import QdrantClient, models
-
-    rng = random.Random(7)
-    client = QdrantClient(path=str(path))
-    for collection in COLLECTIONS:
-        client.create_collection(
-            collection,
-            vectors_config=models.VectorParams(size=DIMENSIONS, distance=models.Distance.COSINE),
-        )
-        points = [
-            models.PointStruct(
-                id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                vector=random_vector(rng),
-                payload={
-                    "content": f"Chunk {i} of {collection}: " + "retrieval matters. " * 40,
-                    "platform": "medium",
-                    "document_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                    "author_id": "2b1c8a4e-3f1d-4c55-9a7b-6a0d1e2f3a4b",
-                    "author_full_name": "Paul Iusztin",
-                    "link": f"https://medium.com/@paul/{i}",
-                },
-            )
-            for i in range(50)
-        ]
-        client.upsert(collection, points=points)
-    client.close()
-
-
 def set_rag_environment(qdrant_path: Path) -> None:
-    for name in [name for name in os.environ if name.startswith(("RAG_", "AWS_"))]:
-        del os.environ[name]
-    os.environ.update(
-        {
-            "RAG_ENDPOINT_NAME": "twin-endpoint",
-            "RAG_LLM_COMPONENT": "twin-llm",
-            "RAG_EMBEDDING_COMPONENT": "twin-embedding",
-            "RAG_MODEL_ID": "mlabonne/TwinLlama-3.1-8B-DPO",
-            "RAG_PROMPT_TEMPLATE": "Context:\n{context}\n\nRequest: {query}\n\nResponse:",
-            "RAG_MAX_INPUT_TOKENS": "2048",
-            "RAG_CHARS_PER_TOKEN": "3.0",
-            "RAG_MAX_NEW_TOKENS": "150",
-            "RAG_TEMPERATURE": "0.01",
-            "RAG_TOP_P": "0.9",
-            "RAG_REPETITION_PENALTY": "1.1",
-            "RAG_STOP": "[]",
-            "RAG_COLLECTIONS": json.dumps(COLLECTIONS),
-            "RAG_TOP_K": "3",
-            "RAG_REQUEST_TIMEOUT_S": "25",
-            "RAG_QDRANT_PATH": str(qdrant_path),
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        }
-    )
+    wanted = {**environment_without_app_settings(), **rag_settings(qdrant_path)}
+    os.environ.clear()
+    os.environ.update(wanted)
 
 
 class FakeSageMaker:
@@ -117,22 +60,14 @@ class FakeSageMaker:
 
     def __init__(self, model_delay_s: float = 0.0) -> None:
         self.model_delay_s = model_delay_s
-        self.query_vector = random_vector(random.Random(11))
 
     def send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         component = request.headers["X-Amzn-SageMaker-Inference-Component"]
-        answer: Any
-        if component in ("twin-embedding", b"twin-embedding"):
-            answer = [self.query_vector]
-        else:
+        if isinstance(component, bytes):
+            component = component.decode()
+        if component != EMBEDDING_COMPONENT:
             time.sleep(self.model_delay_s)
-            answer = [
-                {
-                    "generated_text": "Retrieval is where RAG wins or loses.",
-                    "details": {"generated_tokens": 9, "finish_reason": "eos_token"},
-                }
-            ]
-        data = json.dumps(answer).encode()
+        data = json.dumps(canned_answer(component)).encode()
         raw = HTTPResponse(body=io.BytesIO(data), status=200, preload_content=False)
         headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
         return AWSResponse(request.url, 200, headers, raw)

@@ -9,9 +9,6 @@ only: nothing here asserts a timing.
 from __future__ import annotations
 
 import json
-import math
-import os
-import random
 import statistics
 import subprocess
 import sys
@@ -23,12 +20,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-LAMBDA_SRC = REPO / "lambda_src"
+from rag_fixtures import (
+    LAMBDA_SRC,
+    canned_answer,
+    environment_without_app_settings,
+    rag_settings,
+    seed_qdrant,
+)
+
 RUNS = 10
 FIRST_REQUEST_RUNS = 5
-DIMENSIONS = 384
-COLLECTIONS = ["embedded_articles", "embedded_posts", "embedded_repositories"]
 NAIVE_IMPORT = "import fastapi, mangum, boto3, qdrant_client"
 HANDLER_IMPORT = "import rag_app.handler"
 LAZY_IMPORTS = "import boto3, botocore.config, qdrant_client, qdrant_client.models"
@@ -69,64 +70,13 @@ with open(sys.argv[1], "w") as out:
 """
 
 
-def unit(vector: list[float]) -> list[float]:
-    norm = math.sqrt(sum(value * value for value in vector))
-    return [value / norm for value in vector]
-
-
-def random_vector(rng: random.Random) -> list[float]:
-    return unit([rng.gauss(0, 1) for _ in range(DIMENSIONS)])
-
-
-def seed_qdrant(path: Path) -> None:
-    """Three collections of 50 points each, written like the feature pipeline writes them."""
-    from qdrant_client import QdrantClient, models
-
-    rng = random.Random(7)
-    client = QdrantClient(path=str(path))
-    for collection in COLLECTIONS:
-        client.create_collection(
-            collection,
-            vectors_config=models.VectorParams(size=DIMENSIONS, distance=models.Distance.COSINE),
-        )
-        points = [
-            models.PointStruct(
-                id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                vector=random_vector(rng),
-                payload={
-                    "content": f"Chunk {i} of {collection}: " + "retrieval matters. " * 40,
-                    "platform": "medium",
-                    "document_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                    "author_id": "2b1c8a4e-3f1d-4c55-9a7b-6a0d1e2f3a4b",
-                    "author_full_name": "Paul Iusztin",
-                    "link": f"https://medium.com/@paul/{i}",
-                },
-            )
-            for i in range(50)
-        ]
-        client.upsert(collection, points=points)
-    client.close()
-
-
 class FakeSageMakerHandler(BaseHTTPRequestHandler):
     """Answers InvokeEndpoint like TEI (embedding component) or TGI (anything else)."""
-
-    query_vector = random_vector(random.Random(11))
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         component = self.headers.get("X-Amzn-SageMaker-Inference-Component", "")
-        answer: Any
-        if component.endswith("embedding"):
-            answer = [self.query_vector]
-        else:
-            answer = [
-                {
-                    "generated_text": "Retrieval is where RAG wins or loses.",
-                    "details": {"generated_tokens": 9, "finish_reason": "eos_token"},
-                }
-            ]
-        body = json.dumps(answer).encode()
+        body = json.dumps(canned_answer(component)).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -137,41 +87,14 @@ class FakeSageMakerHandler(BaseHTTPRequestHandler):
         return
 
 
-def rag_settings(qdrant_path: Path, endpoint_url: str) -> dict[str, str]:
-    """Every RAG_ setting the model config produces, plus local endpoints and dummy credentials."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("RAG_", "AWS_", "POWERTOOLS_"))
+def app_environment(qdrant_path: Path, endpoint_url: str) -> dict[str, str]:
+    """The app's settings, pointed at the fake SageMaker server, for a fresh interpreter."""
+    return {
+        **environment_without_app_settings(),
+        **rag_settings(qdrant_path),
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url,
+        "PYTHONPATH": str(LAMBDA_SRC),
     }
-    env.update(
-        {
-            "RAG_ENDPOINT_NAME": "twin-endpoint",
-            "RAG_LLM_COMPONENT": "twin-llm",
-            "RAG_EMBEDDING_COMPONENT": "twin-embedding",
-            "RAG_MODEL_ID": "mlabonne/TwinLlama-3.1-8B-DPO",
-            "RAG_PROMPT_TEMPLATE": "Context:\n{context}\n\nRequest: {query}\n\nResponse:",
-            "RAG_MAX_INPUT_TOKENS": "2048",
-            "RAG_CHARS_PER_TOKEN": "3.0",
-            "RAG_MAX_NEW_TOKENS": "150",
-            "RAG_TEMPERATURE": "0.01",
-            "RAG_TOP_P": "0.9",
-            "RAG_REPETITION_PENALTY": "1.1",
-            "RAG_STOP": "[]",
-            "RAG_COLLECTIONS": json.dumps(COLLECTIONS),
-            "RAG_TOP_K": "3",
-            "RAG_REQUEST_TIMEOUT_S": "25",
-            "RAG_QDRANT_PATH": str(qdrant_path),
-            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url,
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "PYTHONPATH": str(LAMBDA_SRC),
-        }
-    )
-    return env
 
 
 def api_gateway_event(query: str) -> dict[str, Any]:
@@ -229,7 +152,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         qdrant_path = Path(workdir) / "qdrant"
         seed_qdrant(qdrant_path)
-        env = rag_settings(qdrant_path, f"http://127.0.0.1:{server.server_address[1]}")
+        env = app_environment(qdrant_path, f"http://127.0.0.1:{server.server_address[1]}")
 
         # One untimed run each warms the OS file cache; then naive and handler alternate.
         fresh_interpreter_s(NAIVE_IMPORT, env)
