@@ -21,13 +21,13 @@ INTEGRATION_TIMEOUT_S = 29
 GATEWAY_ERRORS = {
     apigw.ResponseType.BAD_REQUEST_BODY: ("422", "invalid_request"),
     apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: ("415", "unsupported_media_type"),
-    apigw.ResponseType.REQUEST_TOO_LARGE: ("413", "request_too_large"),
+    apigw.ResponseType.REQUEST_TOO_LARGE: ("413", "payload_too_large"),
     apigw.ResponseType.INVALID_API_KEY: ("403", "forbidden"),
     apigw.ResponseType.ACCESS_DENIED: ("403", "forbidden"),
     apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("403", "forbidden"),
     apigw.ResponseType.THROTTLED: ("429", "throttled"),
     apigw.ResponseType.QUOTA_EXCEEDED: ("429", "quota_exceeded"),
-    apigw.ResponseType.INTEGRATION_TIMEOUT: ("504", "timeout"),
+    apigw.ResponseType.INTEGRATION_TIMEOUT: ("504", "gateway_timeout"),
     apigw.ResponseType.DEFAULT_5_XX: ("502", "upstream_error"),
 }
 # Minimal shape check at the edge; the app validates every field and bound itself.
