@@ -20,7 +20,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
@@ -34,6 +33,7 @@ from mangum.types import LambdaCognitoIdentity, LambdaMobileClientContext
 from rag_fixtures import (
     EMBEDDING_COMPONENT,
     LAMBDA_SRC,
+    api_gateway_event,
     canned_answer,
     environment_without_app_settings,
     rag_settings,
@@ -98,33 +98,6 @@ def quiet_app_output(app_logger: logging.Logger) -> Iterator[None]:
             for handler, stream in zip(streams, previous, strict=True):
                 if stream is not None:
                     handler.setStream(stream)
-
-
-def api_gateway_event(query: str) -> dict[str, Any]:
-    headers = {
-        "Content-Type": "application/json",
-        "Host": "abc.execute-api.eu-west-1.amazonaws.com",
-    }
-    return {
-        "resource": "/rag",
-        "path": "/rag",
-        "httpMethod": "POST",
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/rag",
-            "httpMethod": "POST",
-            "requestId": str(uuid.uuid4()),
-            "stage": "prod",
-            "identity": {"sourceIp": "203.0.113.10", "userAgent": "bench"},
-        },
-        "body": json.dumps({"query": query}),
-        "isBase64Encoded": False,
-    }
 
 
 class LambdaContext:

@@ -15,13 +15,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from rag_fixtures import (
     LAMBDA_SRC,
+    api_gateway_event,
     canned_answer,
     environment_without_app_settings,
     rag_settings,
@@ -94,33 +94,6 @@ def app_environment(qdrant_path: Path, endpoint_url: str) -> dict[str, str]:
         **rag_settings(qdrant_path),
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url,
         "PYTHONPATH": str(LAMBDA_SRC),
-    }
-
-
-def api_gateway_event(query: str) -> dict[str, Any]:
-    headers = {
-        "Content-Type": "application/json",
-        "Host": "abc.execute-api.eu-west-1.amazonaws.com",
-    }
-    return {
-        "resource": "/rag",
-        "path": "/rag",
-        "httpMethod": "POST",
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/rag",
-            "httpMethod": "POST",
-            "requestId": str(uuid.uuid4()),
-            "stage": "prod",
-            "identity": {"sourceIp": "203.0.113.10", "userAgent": "bench"},
-        },
-        "body": json.dumps({"query": query}),
-        "isBase64Encoded": False,
     }
 
 

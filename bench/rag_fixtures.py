@@ -98,3 +98,31 @@ def environment_without_app_settings() -> dict[str, str]:
     """This process's environment minus anything that could change the app's settings."""
     prefixes = ("RAG_", "AWS_", "POWERTOOLS_")
     return {name: value for name, value in os.environ.items() if not name.startswith(prefixes)}
+
+
+def api_gateway_event(query: str) -> dict[str, Any]:
+    """A POST /rag event as API Gateway REST (v1) hands it to the Lambda."""
+    headers = {
+        "Content-Type": "application/json",
+        "Host": "abc.execute-api.eu-west-1.amazonaws.com",
+    }
+    return {
+        "resource": "/rag",
+        "path": "/rag",
+        "httpMethod": "POST",
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/rag",
+            "httpMethod": "POST",
+            "requestId": str(uuid.uuid4()),
+            "stage": "prod",
+            "identity": {"sourceIp": "203.0.113.10", "userAgent": "bench"},
+        },
+        "body": json.dumps({"query": query}),
+        "isBase64Encoded": False,
+    }
