@@ -194,9 +194,7 @@ def test_embeddings_do_not_queue_behind_a_generation(runtime_client: Any, stack:
     generation.start()
     try:
         time.sleep(1.0)  # well into the generation, which takes several seconds
-        started = time.perf_counter()
         _invoke(runtime_client, stack, stack.embedding, {"inputs": "is the LLM busy?"})
-        embed_seconds = time.perf_counter() - started
     finally:
         generation.join(timeout=120)
     records = stack.invocations()
@@ -205,7 +203,6 @@ def test_embeddings_do_not_queue_behind_a_generation(runtime_client: Any, stack:
     llm_started = llm["finished_at"] - llm["seconds"]
     # The embedding was answered while the generation was still running.
     assert llm_started < embed["finished_at"] < llm["finished_at"], (llm, embed)
-    assert embed_seconds < 2.0
 
 
 def test_a_caller_that_hangs_up_frees_the_llm(stack: Stack) -> None:
