@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from local.embedder import Embedder
-from local.tgi import TgiError
+from local.tgi import TgiError, decode_body
 
 # TEI's router default for --max-client-batch-size.
 MAX_CLIENT_BATCH_SIZE = 32
@@ -29,20 +26,7 @@ class EmbedRequest(BaseModel):
 
 def parse_request(body: bytes) -> EmbedRequest:
     """Decode a body like TEI's JSON extractor (400 bad JSON, 422 wrong shape)."""
-    try:
-        raw: Any = json.loads(body)
-    except ValueError as err:
-        raise TeiError(400, f"Failed to parse the request body as JSON: {err}", "") from None
-    try:
-        return EmbedRequest.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise TeiError(
-            422,
-            f"Failed to deserialize the JSON body into the target type: {where}: {first['msg']}",
-            "",
-        ) from None
+    return decode_body(body, EmbedRequest)
 
 
 def validate(request: EmbedRequest, embedder: Embedder) -> list[str]:

@@ -11,7 +11,7 @@ import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -21,6 +21,7 @@ from local.llm import GeneratedToken, LlamaEngine, Sampling
 MAX_STOP_SEQUENCES = 4
 MAX_BEST_OF = 2
 DEFAULT_GENERATION_LENGTH = 1024
+RequestModel = TypeVar("RequestModel", bound=BaseModel)
 
 
 class TgiError(Exception):
@@ -104,12 +105,17 @@ class Generation:
 
 def parse_request(body: bytes) -> GenerateRequest:
     """Decode a body the way TGI's JSON extractor does (400 bad JSON, 422 wrong shape)."""
+    return decode_body(body, GenerateRequest)
+
+
+def decode_body(body: bytes, model: type[RequestModel]) -> RequestModel:
+    """JSON body into `model`, failing like the TGI and TEI routers (400 bad JSON, 422 shape)."""
     try:
         raw = json.loads(body)
     except ValueError as err:
         raise TgiError(400, f"Failed to parse the request body as JSON: {err}", "") from None
     try:
-        return GenerateRequest.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
