@@ -147,6 +147,21 @@ class Invoker:
                 cancel.set()
                 task.cancel()
 
+    async def _accept(
+        self, request: Request
+    ) -> tuple[str, float, str, Container, bytes] | Response:
+        """Request id, start time, component, its container and the body, or the AWS error."""
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        resolved = self._resolve(request, request_id)
+        if isinstance(resolved, Response):
+            return resolved
+        component, container = resolved
+        body = await self._body(request, request_id)
+        if isinstance(body, Response):
+            return body
+        return request_id, started, component, container, body
+
     async def _body(self, request: Request, request_id: str) -> bytes | Response:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
@@ -159,15 +174,10 @@ class Invoker:
 
     async def invoke_endpoint(self, request: Request) -> Response:
         """InvokeEndpoint: the container's whole answer, or a ModelError if it failed."""
-        request_id = str(uuid.uuid4())
-        started = time.perf_counter()
-        resolved = self._resolve(request, request_id)
-        if isinstance(resolved, Response):
-            return resolved
-        component, container = resolved
-        body = await self._body(request, request_id)
-        if isinstance(body, Response):
-            return body
+        accepted = await self._accept(request)
+        if isinstance(accepted, Response):
+            return accepted
+        request_id, started, component, container, body = accepted
         cancel = threading.Event()
 
         async def call() -> tuple[ContainerResponse, bytes]:
@@ -202,15 +212,10 @@ class Invoker:
 
     async def invoke_endpoint_with_response_stream(self, request: Request) -> Response:
         """InvokeEndpointWithResponseStream: container bytes as `PayloadPart` events."""
-        request_id = str(uuid.uuid4())
-        started = time.perf_counter()
-        resolved = self._resolve(request, request_id)
-        if isinstance(resolved, Response):
-            return resolved
-        component, container = resolved
-        body = await self._body(request, request_id)
-        if isinstance(body, Response):
-            return body
+        accepted = await self._accept(request)
+        if isinstance(accepted, Response):
+            return accepted
+        request_id, started, component, container, body = accepted
         cancel = threading.Event()
         answer = await container.invoke(body, cancel)
         operation = "InvokeEndpointWithResponseStream"
