@@ -188,6 +188,12 @@ class ResourceNames(Strict):
     embedding_component: str
     reranker_component: str | None
 
+    @property
+    def component_names(self) -> list[str]:
+        """Every inference component on the endpoint, LLM first."""
+        found = [self.llm_component, self.embedding_component, self.reranker_component]
+        return [name for name in found if name]
+
 
 class DeploymentConfig(Strict):
     """One deployable model: the endpoint, its components and the RAG API around it."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-APP_NAME = "LlmTwin"
-
 # Stack ids get the config's name appended, so several models can be deployed side by side.
 INFERENCE_STACK = "LlmTwinInference"
 API_STACK = "LlmTwinApi"

@@ -41,7 +41,6 @@ class DeploymentAlarms(Construct):
         if monitoring.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(monitoring.alarm_email))
         self._action = cw_actions.SnsAction(self.topic)
-        self.alarms: list[cloudwatch.Alarm] = []
         self._api_alarms(observed)
         self._lambda_alarms(observed)
         self._endpoint_alarms(observed)
@@ -72,7 +71,6 @@ class DeploymentAlarms(Construct):
         )
         alarm.add_alarm_action(self._action)
         alarm.add_ok_action(self._action)
-        self.alarms.append(alarm)
         return alarm
 
     def _api_alarms(self, observed: ObservedDeployment) -> None:

@@ -102,10 +102,6 @@ class InferenceComponent(Construct):
         )
         self.scalable_target = self._scale_copies(compute, scale_to_zero)
 
-    @property
-    def arn(self) -> str:
-        return self.component.attr_inference_component_arn
-
     def _scale_copies(self, compute: Compute, scale_to_zero: bool) -> appscaling.ScalableTarget:
         scaling = compute.scaling
         target = appscaling.ScalableTarget(
@@ -135,7 +131,7 @@ class InferenceComponent(Construct):
             scale_out_cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_s),
         )
         if scale_to_zero:
-            self.wake_alarm = self._wake_from_zero(target)
+            self._wake_from_zero(target)
         return target
 
     def _wake_from_zero(self, target: appscaling.ScalableTarget) -> cloudwatch.Alarm:

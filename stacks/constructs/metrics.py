@@ -33,9 +33,7 @@ class ObservedDeployment:
 
     @property
     def components(self) -> list[str]:
-        names = self.config.names
-        found = [names.llm_component, names.embedding_component, names.reranker_component]
-        return [name for name in found if name]
+        return self.config.names.component_names
 
     def component_metric(
         self, component: str, metric_name: str, statistic: str = cloudwatch.Stats.SUM

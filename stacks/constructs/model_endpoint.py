@@ -36,11 +36,7 @@ class ModelEndpoint(Construct):
             "ExecutionRole",
             repository_arns=[images.repository_arn(TGI_KEY), images.repository_arn(TEI_KEY)],
             endpoint_name=names.endpoint,
-            component_names=[
-                n
-                for n in (names.llm_component, names.embedding_component, names.reranker_component)
-                if n
-            ],
+            component_names=names.component_names,
         )
         endpoint_config = self._endpoint_config(config)
         self.endpoint = sagemaker.CfnEndpoint(
@@ -91,11 +87,6 @@ class ModelEndpoint(Construct):
             execution_role_arn=self.execution_role.role.role_arn,
             scale_to_zero=self._scale_to_zero,
         )
-
-    @property
-    def components(self) -> list[InferenceComponent]:
-        found = [self.llm_component, self.embedding_component]
-        return found + ([self.reranker_component] if self.reranker_component else [])
 
     def _endpoint_config(self, config: DeploymentConfig) -> sagemaker.CfnEndpointConfig:
         endpoint = config.endpoint

@@ -20,9 +20,7 @@ BOTH = [SCALES_TO_ZERO, ALWAYS_ON]
 
 
 def components(result: Synthesized) -> list[str]:
-    names = result.config.names
-    found = [names.llm_component, names.embedding_component, names.reranker_component]
-    return [n for n in found if n]
+    return result.config.names.component_names
 
 
 @pytest.mark.parametrize("model", BOTH)

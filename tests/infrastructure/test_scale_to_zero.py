@@ -18,10 +18,7 @@ ALWAYS_ON = "twin-llama-3.1-8b"
 
 
 def component_names(result: Synthesized) -> list[str]:
-    names = result.config.names
-    return [
-        n for n in (names.llm_component, names.embedding_component, names.reranker_component) if n
-    ]
+    return result.config.names.component_names
 
 
 def test_small_config_scales_every_component_and_instance_to_zero(synth: Synth) -> None:
