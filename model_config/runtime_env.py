@@ -20,7 +20,8 @@ def rag_environment(config: DeploymentConfig) -> dict[str, str]:
         "RAG_LLM_COMPONENT": names.llm_component,
         "RAG_EMBEDDING_COMPONENT": names.embedding_component,
         "RAG_MODEL_ID": config.llm.model_id,
-        "RAG_PROMPT_TEMPLATE": config.prompt_template,
+        "RAG_LLM_ENGINE": config.llm.engine,
+        "RAG_PROMPT_FORMAT": config.prompt_format,
         "RAG_MAX_INPUT_TOKENS": str(config.llm.max_input_tokens),
         "RAG_CHARS_PER_TOKEN": str(config.retrieval.chars_per_token),
         "RAG_MAX_NEW_TOKENS": str(generation.max_new_tokens),
@@ -31,7 +32,13 @@ def rag_environment(config: DeploymentConfig) -> dict[str, str]:
         "RAG_COLLECTIONS": json.dumps(config.retrieval.collections),
         "RAG_TOP_K": str(config.retrieval.top_k),
         "RAG_REQUEST_TIMEOUT_S": str(config.api.request_timeout_s),
+        "RAG_STREAM_TIMEOUT_S": str(config.api.stream_timeout_s),
     }
+    # Only the prompt the format uses: the app refuses one it would ignore.
+    if config.prompt_template is not None:
+        env["RAG_PROMPT_TEMPLATE"] = config.prompt_template
+    if config.system_prompt is not None:
+        env["RAG_SYSTEM_PROMPT"] = config.system_prompt
     if names.reranker_component:
         env["RAG_RERANKER_COMPONENT"] = names.reranker_component
     return env

@@ -2,22 +2,61 @@
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from model_config.instances import INSTANCES, RESERVED_MEMORY_MB, RESERVED_VCPUS
+from model_config.instances import INSTANCES
 
 HF_MODEL_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
 # SageMaker resource names: letters, digits and single hyphens, at most 63 characters.
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
-PROMPT_FIELDS = {"context", "query"}
+# The placeholders each prompt format fills in.
+TEMPLATE_FIELDS = {"context", "query"}
+SYSTEM_PROMPT_FIELDS = {"context"}
+
+Engine = Literal["vllm", "tgi"]
+# Image versions from the pinned sagemaker-core table (vllm.json, huggingface-llm.json).
+DEFAULT_ENGINE_VERSIONS: dict[str, str] = {"vllm": "0.30.0", "tgi": "3.3.6"}
+# Quantization methods each engine loads: TGI alone has EETQ, and vLLM 0.30 dropped
+# bitsandbytes (vllm/model_executor/layers/quantization/__init__.py lists the rest).
+QUANTIZERS: dict[str, frozenset[str]] = {
+    "vllm": frozenset({"awq", "gptq", "fp8"}),
+    "tgi": frozenset({"awq", "gptq", "eetq", "fp8", "bitsandbytes"}),
+}
 
 PositiveInt = Annotated[int, Field(gt=0)]
 # CloudFormation bounds of an inference component's startup timeouts.
 StartupSeconds = Annotated[int, Field(ge=60, le=3600)]
+# The retention periods CloudWatch Logs accepts (up to a year).
+RetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 180, 365]
+
+# Rolling updates of an inference component, InferenceComponentRollingUpdatePolicy in
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_InferenceComponentRollingUpdatePolicy.html:
+# a batch is 5-50 % of the copy count; the whole update may take 600-28800 s.
+ROLLING_BATCH_PERCENT = 50
+# Seconds SageMaker watches each new batch before it moves on (the API allows 0-3600).
+ROLLING_WAIT_S = 60
+ROLLING_TIMEOUT_MIN_S = 600
+ROLLING_TIMEOUT_MAX_S = 28_800
+
+# API Gateway's integration timeout for a buffered REST integration (29 s) and the longest it
+# allows for a streamed response (15 minutes).
+BUFFERED_INTEGRATION_TIMEOUT_S = 29
+STREAM_INTEGRATION_TIMEOUT_MAX_S = 900
+# Seconds a Lambda keeps after the app's own deadline to send the app's error answer.
+DEADLINE_MARGIN_S = 3
+
+
+def _rolling_batches(max_copies: int) -> int:
+    """Most batches a rolling update needs for any copy count up to `max_copies`."""
+    return max(
+        math.ceil(copies / max(1, copies * ROLLING_BATCH_PERCENT // 100))
+        for copies in range(1, max_copies + 1)
+    )
 
 
 class Strict(BaseModel):
@@ -53,20 +92,45 @@ class Compute(Strict):
     model_download_timeout_s: StartupSeconds = 600
     scaling: Scaling = Scaling()
 
+    @property
+    def rolling_update_s(self) -> int:
+        """Longest a rolling update of every copy can take: batches x (download + start + bake)."""
+        per_batch = self.model_download_timeout_s + self.startup_health_check_timeout_s
+        return _rolling_batches(self.scaling.max_copies) * (per_batch + ROLLING_WAIT_S)
+
+    @property
+    def rolling_update_timeout_s(self) -> int:
+        """The update's time limit: room for every batch, within what SageMaker accepts.
+
+        Always fits: half the copies per batch means at most 3 batches, and each takes at most
+        2 x 3600 + 60 s, so 21,780 s stays below SageMaker's 28,800 s.
+        """
+        return max(self.rolling_update_s, ROLLING_TIMEOUT_MIN_S)
+
 
 class LlmComponent(Compute):
-    """The TGI container serving the fine-tuned LLM."""
+    """The serving engine (vLLM or TGI) running the fine-tuned LLM."""
 
     model_id: Annotated[str, Field(pattern=HF_MODEL_ID)]
-    tgi_version: str = "3.3.6"
+    engine: Engine = "vllm"
+    # None: the engine's version in DEFAULT_ENGINE_VERSIONS.
+    engine_version: str | None = None
     num_gpus: PositiveInt = 1
     dtype: Literal["bfloat16", "float16"] = "bfloat16"
     quantize: Literal["awq", "gptq", "eetq", "fp8", "bitsandbytes"] | None = None
     max_input_tokens: PositiveInt = 2048
     max_total_tokens: PositiveInt = 4096
-    max_batch_prefill_tokens: PositiveInt | None = None
+    # Tokens one forward pass may batch (vLLM --max-num-batched-tokens, TGI's prefill cap).
+    max_batched_tokens: PositiveInt | None = None
+    # Share of each GPU's memory the engine may take (weights plus KV cache).
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
     # Name of a Secrets Manager secret holding a Hugging Face token (gated models).
     hf_token_secret_name: str | None = None
+
+    @property
+    def image_version(self) -> str:
+        """The engine image version to deploy."""
+        return self.engine_version or DEFAULT_ENGINE_VERSIONS[self.engine]
 
     @model_validator(mode="after")
     def _token_limits(self) -> LlmComponent:
@@ -75,11 +139,21 @@ class LlmComponent(Compute):
                 f"max_total_tokens ({self.max_total_tokens}) must be above "
                 f"max_input_tokens ({self.max_input_tokens})"
             )
-        prefill = self.max_batch_prefill_tokens
-        if prefill is not None and prefill < self.max_input_tokens:
+        batched = self.max_batched_tokens
+        # vLLM splits a long prompt over several passes (chunked prefill); TGI cannot.
+        if self.engine == "tgi" and batched is not None and batched < self.max_input_tokens:
             raise ValueError(
-                f"max_batch_prefill_tokens ({prefill}) must be at least "
-                f"max_input_tokens ({self.max_input_tokens})"
+                f"max_batched_tokens ({batched}) must be at least "
+                f"max_input_tokens ({self.max_input_tokens}) on TGI"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _engine_supports_quantizer(self) -> LlmComponent:
+        if self.quantize is not None and self.quantize not in QUANTIZERS[self.engine]:
+            known = ", ".join(sorted(QUANTIZERS[self.engine]))
+            raise ValueError(
+                f"quantize {self.quantize!r} is not supported by {self.engine}; use one of {known}"
             )
         return self
 
@@ -104,6 +178,8 @@ class Endpoint(Strict):
     max_instances: PositiveInt = 2
     # Lets every component, and then the instances, scale in to zero when idle.
     scale_to_zero: bool = False
+    # Retention of the endpoint's and its components' container logs.
+    log_retention_days: RetentionDays = 30
 
     @field_validator("instance_type")
     @classmethod
@@ -164,9 +240,46 @@ class Api(Strict):
     lambda_architecture: Literal["arm64", "x86_64"] = "arm64"
     # The RAG app's own deadline; the Lambda and API Gateway allow a little more.
     request_timeout_s: Annotated[float, Field(ge=5, le=27)] = 25
+    # Streamed routes (/v1/chat/completions) run past the 29 s limit, up to API Gateway's 15 min.
+    stream_timeout_s: Annotated[int, Field(ge=30, le=900)] = 300
     snapstart: bool = False
     provisioned_concurrency: Annotated[int, Field(ge=0)] = 0
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 180, 365] = 30
+    log_retention_days: RetentionDays = 30
+
+    @property
+    def lambda_timeout_s(self) -> int:
+        """Timeout of the buffered (Mangum) function: the app's deadline plus its margin."""
+        return math.ceil(self.request_timeout_s) + DEADLINE_MARGIN_S
+
+    @property
+    def stream_lambda_timeout_s(self) -> int:
+        """Timeout of the streaming (Web Adapter) function."""
+        return self.stream_timeout_s + DEADLINE_MARGIN_S
+
+    @property
+    def stream_integration_timeout_s(self) -> int:
+        """API Gateway's timeout for the streamed routes, just past the function's."""
+        return self.stream_lambda_timeout_s + 1
+
+    @model_validator(mode="after")
+    def _deadlines_nest(self) -> Api:
+        # app deadline < Lambda timeout < integration timeout, or callers get a dropped
+        # connection instead of the app's own error answer.
+        if self.lambda_timeout_s >= BUFFERED_INTEGRATION_TIMEOUT_S:
+            most = BUFFERED_INTEGRATION_TIMEOUT_S - 1 - DEADLINE_MARGIN_S
+            raise ValueError(
+                f"request_timeout_s ({self.request_timeout_s}) gives the Lambda a "
+                f"{self.lambda_timeout_s} s timeout, not below API Gateway's "
+                f"{BUFFERED_INTEGRATION_TIMEOUT_S} s integration timeout; use at most {most}"
+            )
+        if self.stream_integration_timeout_s > STREAM_INTEGRATION_TIMEOUT_MAX_S:
+            most = STREAM_INTEGRATION_TIMEOUT_MAX_S - 1 - DEADLINE_MARGIN_S
+            raise ValueError(
+                f"stream_timeout_s ({self.stream_timeout_s}) leaves no room below API "
+                f"Gateway's {STREAM_INTEGRATION_TIMEOUT_MAX_S} s streaming limit for the "
+                f"Lambda's margin; use at most {most}"
+            )
+        return self
 
 
 class Monitoring(Strict):
@@ -205,7 +318,11 @@ class DeploymentConfig(Strict):
     embedding: TeiComponent = TeiComponent(model_id="sentence-transformers/all-MiniLM-L6-v2")
     reranker: TeiComponent | None = None
     generation: Generation = Generation()
-    prompt_template: str
+    # template: our template filled and sent as a completion; chat: messages, and the engine
+    # applies the model's own chat template.
+    prompt_format: Literal["template", "chat"] = "template"
+    prompt_template: str | None = None
+    system_prompt: str | None = None
     retrieval: Retrieval = Retrieval()
     api: Api = Api()
     monitoring: Monitoring = Monitoring()
@@ -238,8 +355,9 @@ class DeploymentConfig(Strict):
         self._check_gpus()
         self._check_one_copy_each_fits()
         self._check_generation_budget()
-        self._check_prompt_template()
+        self._check_prompt()
         self._check_scale_to_zero()
+        self._check_wake_order()
         self._check_copies_fit_instances()
         if self.reranker and self.reranker.tei_version != self.embedding.tei_version:
             raise ValueError("reranker.tei_version must equal embedding.tei_version (one image)")
@@ -269,15 +387,15 @@ class DeploymentConfig(Strict):
         spec = INSTANCES[self.endpoint.instance_type]
         cores = sum(c.cpu_cores for c in self.components.values())
         memory = sum(c.memory_mb for c in self.components.values())
-        if cores > spec.vcpus - RESERVED_VCPUS:
+        if cores > spec.usable_vcpus:
             raise ValueError(
                 f"components' cpu_cores add up to {cores}, more than the "
-                f"{spec.vcpus - RESERVED_VCPUS} usable on {self.endpoint.instance_type}"
+                f"{spec.usable_vcpus} usable on {self.endpoint.instance_type}"
             )
-        if memory > spec.memory_mb - RESERVED_MEMORY_MB:
+        if memory > spec.usable_memory_mb:
             raise ValueError(
                 f"components' memory_mb add up to {memory}, more than the "
-                f"{spec.memory_mb - RESERVED_MEMORY_MB} usable on {self.endpoint.instance_type}"
+                f"{spec.usable_memory_mb} usable on {self.endpoint.instance_type}"
             )
 
     def _check_generation_budget(self) -> None:
@@ -288,11 +406,22 @@ class DeploymentConfig(Strict):
                 f"llm.max_total_tokens - llm.max_input_tokens ({room})"
             )
 
-    def _check_prompt_template(self) -> None:
-        fields = {name for _, name, _, _ in string.Formatter().parse(self.prompt_template) if name}
-        if fields != PROMPT_FIELDS:
+    def _check_prompt(self) -> None:
+        if self.prompt_format == "template":
+            used, unused = "prompt_template", "system_prompt"
+            text, wanted = self.prompt_template, TEMPLATE_FIELDS
+        else:
+            used, unused = "system_prompt", "prompt_template"
+            text, wanted = self.system_prompt, SYSTEM_PROMPT_FIELDS
+        if text is None:
+            raise ValueError(f"prompt_format {self.prompt_format} needs {used}")
+        if getattr(self, unused) is not None:
+            raise ValueError(f"prompt_format {self.prompt_format} does not use {unused}")
+        fields = _placeholders(used, text)
+        if fields != wanted:
+            expected = " and ".join("{" + name + "}" for name in sorted(wanted))
             raise ValueError(
-                "prompt_template must use exactly the placeholders {context} and {query}, "
+                f"{used} must use exactly the placeholders {expected}, "
                 f"found {sorted(fields) or 'none'}"
             )
 
@@ -311,3 +440,29 @@ class DeploymentConfig(Strict):
             raise ValueError(
                 f"endpoint.scale_to_zero needs {', '.join(awake)}.scaling.min_copies = 0"
             )
+
+    def _check_wake_order(self) -> None:
+        # Every request embeds first, so a refused embedding wakes every component (see
+        # stacks/constructs/model_endpoint.py). That is only free if the others never outlast
+        # the embedder: with no longer scale-in cooldown they are asleep whenever it is.
+        if not self.endpoint.scale_to_zero:
+            return
+        limit = self.embedding.scaling.scale_in_cooldown_s
+        later = [
+            role
+            for role, component in self.components.items()
+            if component.scaling.scale_in_cooldown_s > limit
+        ]
+        if later:
+            raise ValueError(
+                f"with endpoint.scale_to_zero, {', '.join(later)}.scaling.scale_in_cooldown_s "
+                f"must not exceed embedding.scaling.scale_in_cooldown_s ({limit}): a request "
+                "that wakes the embedder also adds a copy to every other component"
+            )
+
+
+def _placeholders(field: str, text: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as err:
+        raise ValueError(f"{field} is not a valid str.format template ({err})") from None
