@@ -12,10 +12,12 @@ class RagError(Exception):
     code: ClassVar[str] = "internal_error"
     retry_after_s: ClassVar[int | None] = None
 
-    def __init__(self, message: str, *, detail: str = "") -> None:
+    def __init__(self, message: str, *, detail: str = "", param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+        # The request field at fault, for OpenAI-style errors.
+        self.param = param
 
 
 class InvalidRequest(RagError):
@@ -23,6 +25,13 @@ class InvalidRequest(RagError):
 
     status = 422
     code = "invalid_request"
+
+
+class ModelNotFound(RagError):
+    """A chat request named a model this API does not serve."""
+
+    status = 404
+    code = "model_not_found"
 
 
 class PayloadTooLarge(RagError):

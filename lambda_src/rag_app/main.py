@@ -6,9 +6,9 @@ from fastapi import FastAPI
 
 from rag_app.api.error_handlers import install_error_handlers
 from rag_app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from rag_app.api.routes import health, rag
+from rag_app.api.routes import chat, health, rag
 from rag_app.pipeline import RagPipeline
-from rag_app.schemas import MAX_BODY_BYTES
+from rag_app.schemas import MAX_BODY_BYTES, MAX_CHAT_BODY_BYTES
 from rag_app.settings import Settings, load_settings
 
 
@@ -24,8 +24,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pipeline = RagPipeline.from_settings(settings)
     app.include_router(health.router)
     app.include_router(rag.router)
+    app.include_router(chat.router)
     install_error_handlers(app)
     # Added last runs first: the request id must exist before any other layer answers.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=MAX_BODY_BYTES,
+        # A conversation carries its history.
+        limits={chat.router.prefix: MAX_CHAT_BODY_BYTES},
+    )
     app.add_middleware(RequestContextMiddleware)
     return app

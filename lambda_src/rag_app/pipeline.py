@@ -1,9 +1,9 @@
-"""The RAG steps: retrieve context, build the prompt, generate the answer, under one deadline."""
+"""The RAG steps: retrieve context, build the model input, generate the answer, under a deadline."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from time import perf_counter
@@ -11,13 +11,19 @@ from time import perf_counter
 from rag_app.errors import DeadlineExceeded, InvalidRequest, RagError
 from rag_app.schemas import RagRequest
 from rag_app.services.embedder import Embedder
-from rag_app.services.generator import Generation, GenerationParams, Generator
-from rag_app.services.prompt import Prompt, PromptBuilder
+from rag_app.services.generation import Generation, GenerationParams
+from rag_app.services.generator import Generator, TokenStream
+from rag_app.services.prompt import Conversation, Prompt, PromptBuilder
 from rag_app.services.reranker import Reranker
 from rag_app.services.retriever import Chunk, QdrantStore, Retriever
 from rag_app.services.sagemaker_runtime import SageMakerRuntime
 from rag_app.services.trace import PromptTrace, RetrievedRef, TraceEmitter, create_trace_emitter
 from rag_app.settings import Settings
+
+# TGI's default --max-stop-sequences; vLLM takes more, but one limit keeps configs portable.
+MAX_STOP_SEQUENCES = 4
+# Set on the trace when the caller hung up before the answer ended.
+CLIENT_CLOSED = "client_closed"
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,35 @@ class RagAnswer:
     latency_ms: dict[str, float]
 
 
+@dataclass(frozen=True)
+class Retrieval:
+    """What to retrieve context for, and how much of it."""
+
+    query: str
+    k: int | None = None
+    author_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """A caller's generation overrides; None keeps the configured value."""
+
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """The end of a chat answer: what the model reported and the chunks it was given."""
+
+    generation: Generation
+    sources: list[Chunk]
+    prompt_token_estimate: int
+
+
 @contextmanager
 def timed(latency_ms: dict[str, float], step: str) -> Iterator[None]:
     """Record how long the block took under `step`, even if it fails."""
@@ -36,11 +71,15 @@ def timed(latency_ms: dict[str, float], step: str) -> Iterator[None]:
     try:
         yield
     finally:
-        latency_ms[step] = round((perf_counter() - start) * 1000, 3)
+        latency_ms[step] = _ms_since(start)
+
+
+def _ms_since(start: float) -> float:
+    return round((perf_counter() - start) * 1000, 3)
 
 
 class RagPipeline:
-    """Everything one /rag request needs, built once per container."""
+    """Everything one request needs, built once per container."""
 
     def __init__(
         self,
@@ -59,10 +98,15 @@ class RagPipeline:
         self.reranker = (
             Reranker(runtime, settings.reranker_component) if settings.reranker_component else None
         )
+        template = settings.prompt_template or settings.system_prompt
+        assert template is not None  # the settings insist on the one the format needs
         self.prompt_builder = PromptBuilder(
-            settings.prompt_template, settings.max_input_tokens, settings.chars_per_token
+            prompt_format=settings.prompt_format,
+            template=template,
+            max_input_tokens=settings.max_input_tokens,
+            chars_per_token=settings.chars_per_token,
         )
-        self.generator = Generator(runtime, settings.llm_component)
+        self.generator = Generator(runtime, settings.llm_component, settings.llm_engine)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RagPipeline:
@@ -76,76 +120,66 @@ class RagPipeline:
             tracer=create_trace_emitter(settings.opik_enabled, settings.opik_secret_id),
         )
 
-    def generation_params(self, request: RagRequest) -> GenerationParams:
-        """Configured sampling with the request's overrides, or InvalidRequest."""
+    def generation_params(self, sampling: Sampling) -> GenerationParams:
+        """Configured sampling with the caller's overrides, or InvalidRequest."""
         settings = self.settings
-        max_new_tokens = request.max_new_tokens or settings.max_new_tokens
+        max_new_tokens = sampling.max_new_tokens or settings.max_new_tokens
         if max_new_tokens > settings.max_new_tokens:
             raise InvalidRequest(f"max_new_tokens must be at most {settings.max_new_tokens}.")
+        stop = list(dict.fromkeys([*settings.stop, *sampling.stop]))
+        if len(stop) > MAX_STOP_SEQUENCES:
+            room = MAX_STOP_SEQUENCES - len(settings.stop)
+            raise InvalidRequest(f"stop takes at most {room} sequences here.")
         return GenerationParams(
             max_new_tokens=max_new_tokens,
-            temperature=request.temperature or settings.temperature,
-            top_p=settings.top_p,
+            temperature=(
+                settings.temperature if sampling.temperature is None else sampling.temperature
+            ),
+            top_p=settings.top_p if sampling.top_p is None else sampling.top_p,
             repetition_penalty=settings.repetition_penalty,
-            stop=settings.stop,
+            stop=stop,
             truncate=settings.max_input_tokens,
+            seed=sampling.seed,
         )
 
     async def retrieve_context(
-        self, query: str, k: int, author_id: str | None, latency_ms: dict[str, float]
+        self, retrieval: Retrieval, latency_ms: dict[str, float]
     ) -> list[Chunk]:
-        """The k best chunks for `query`, reranked when a reranker is configured."""
+        """The k best chunks for the query, reranked when a reranker is configured."""
+        k = retrieval.k if retrieval.k is not None else self.settings.top_k
         with timed(latency_ms, "embed"):
-            vector = await self.embedder.embed(query)
+            vector = await self.embedder.embed(retrieval.query)
         with timed(latency_ms, "search"):
-            hits = await self.retriever.retrieve(vector, k, author_id)
+            hits = await self.retriever.retrieve(vector, k, retrieval.author_id)
         if self.reranker is None or not hits:
             return hits[:k]
         with timed(latency_ms, "rerank"):
-            reranked = await self.reranker.rerank(query, hits)
+            reranked = await self.reranker.rerank(retrieval.query, hits)
         return reranked[:k]
 
-    def build_prompt(self, query: str, chunks: list[Chunk]) -> Prompt:
-        """The prompt with as much of the context as the model accepts."""
-        return self.prompt_builder.build(query, chunks)
-
-    async def generate_answer(
-        self, prompt: Prompt, params: GenerationParams, latency_ms: dict[str, float]
-    ) -> Generation:
-        """The LLM's answer to the prompt."""
-        with timed(latency_ms, "generate"):
-            return await self.generator.generate(prompt.text, params)
+    def build_prompt(self, conversation: Conversation, chunks: list[Chunk]) -> Prompt:
+        """The model input with as much of the context and history as the model accepts."""
+        return self.prompt_builder.build(conversation, chunks)
 
     async def answer(self, request: RagRequest, request_id: str) -> RagAnswer:
-        """Run every step within RAG_REQUEST_TIMEOUT_S and emit one prompt trace."""
-        params = self.generation_params(request)
-        k = request.k if request.k is not None else self.settings.top_k
-        trace = PromptTrace(request_id, self.settings.model_id, request.query)
+        """POST /rag: every step within RAG_REQUEST_TIMEOUT_S, buffered, one prompt trace."""
+        params = self.generation_params(
+            Sampling(max_new_tokens=request.max_new_tokens, temperature=request.temperature)
+        )
+        trace = PromptTrace(request_id, self.settings.model_id, request.query, route="rag")
         latency_ms: dict[str, float] = {}
         try:
             with timed(latency_ms, "total"):
                 async with asyncio.timeout(self.settings.request_timeout_s):
-                    chunks = await self.retrieve_context(
-                        request.query, k, request.author_id, latency_ms
-                    )
-                    trace.retrieved = [
-                        RetrievedRef(chunk.collection, chunk.point_id, chunk.score)
-                        for chunk in chunks
-                    ]
-                    prompt = self.build_prompt(request.query, chunks)
-                    trace.prompt = prompt.text
-                    trace.prompt_tokens_estimate = prompt.token_estimate
-                    generation = await self.generate_answer(prompt, params, latency_ms)
-            trace.answer = generation.text
-            trace.generated_tokens = generation.generated_tokens
-            trace.finish_reason = generation.finish_reason
+                    retrieval = Retrieval(request.query, request.k, request.author_id)
+                    chunks = await self.retrieve_context(retrieval, latency_ms)
+                    prompt = self._traced_prompt(trace, Conversation(request.query), chunks)
+                    with timed(latency_ms, "generate"):
+                        generation = await self.generator.generate(prompt, params)
+            _record(trace, generation)
             return RagAnswer(generation.text, prompt.chunks, latency_ms)
         except TimeoutError:
-            trace.error_code = DeadlineExceeded.code
-            raise DeadlineExceeded(
-                f"The request did not complete within {self.settings.request_timeout_s:g} s.",
-                detail=f"steps finished: {sorted(latency_ms)}",
-            ) from None
+            raise self._deadline(trace, self.settings.request_timeout_s, latency_ms) from None
         except RagError as err:
             trace.error_code = err.code
             raise
@@ -155,3 +189,94 @@ class RagPipeline:
         finally:
             trace.latency_ms = latency_ms
             self.tracer.emit(trace)
+
+    async def chat(
+        self,
+        retrieval: Retrieval,
+        conversation: Conversation,
+        sampling: Sampling,
+        request_id: str,
+        *,
+        streamed: bool,
+    ) -> AsyncGenerator[str | ChatResult]:
+        """The chat route: text deltas as the model writes them, then a ChatResult.
+
+        Streamed from the endpoint whether or not the caller streams, within
+        RAG_STREAM_TIMEOUT_S; one prompt trace when the answer ends (or the caller leaves).
+        """
+        params = self.generation_params(sampling)
+        # Refused before any upstream is called.
+        self.prompt_builder.check_fits(conversation)
+        trace = PromptTrace(
+            request_id, self.settings.model_id, conversation.query, route="chat", streamed=streamed
+        )
+        latency_ms: dict[str, float] = {}
+        started = perf_counter()
+        deadline = asyncio.get_running_loop().time() + self.settings.stream_timeout_s
+        stream: TokenStream | None = None
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunks = await self.retrieve_context(retrieval, latency_ms)
+                prompt = self._traced_prompt(trace, conversation, chunks)
+                generating = perf_counter()
+                stream = await self.generator.stream(prompt, params)
+            deltas = stream.deltas()
+            try:
+                while True:
+                    async with asyncio.timeout_at(deadline):
+                        delta = await anext(deltas, None)
+                    if delta is None:
+                        break
+                    latency_ms.setdefault("first_token", _ms_since(started))
+                    yield delta
+            finally:
+                await deltas.aclose()
+            latency_ms["generate"] = _ms_since(generating)
+            assert stream.generation is not None  # set when the deltas ended
+            _record(trace, stream.generation)
+            result = ChatResult(stream.generation, prompt.chunks, prompt.token_estimate)
+        except TimeoutError:
+            raise self._deadline(trace, self.settings.stream_timeout_s, latency_ms) from None
+        except RagError as err:
+            trace.error_code = err.code
+            raise
+        except (GeneratorExit, asyncio.CancelledError):
+            trace.error_code = CLIENT_CLOSED
+            raise
+        except Exception:
+            trace.error_code = "internal_error"
+            raise
+        finally:
+            if stream is not None:
+                stream.close()
+            latency_ms["total"] = _ms_since(started)
+            trace.latency_ms = latency_ms
+            # Emitted before the result is handed on, so the caller never holds it back.
+            self.tracer.emit(trace)
+        yield result
+
+    def _traced_prompt(
+        self, trace: PromptTrace, conversation: Conversation, chunks: list[Chunk]
+    ) -> Prompt:
+        trace.retrieved = [RetrievedRef(c.collection, c.point_id, c.score) for c in chunks]
+        prompt = self.build_prompt(conversation, chunks)
+        trace.prompt = prompt.render()
+        trace.prompt_tokens_estimate = prompt.token_estimate
+        trace.history_turns = len(prompt.history)
+        return prompt
+
+    def _deadline(
+        self, trace: PromptTrace, seconds: float, latency_ms: dict[str, float]
+    ) -> DeadlineExceeded:
+        trace.error_code = DeadlineExceeded.code
+        return DeadlineExceeded(
+            f"The request did not complete within {seconds:g} s.",
+            detail=f"steps finished: {sorted(latency_ms)}",
+        )
+
+
+def _record(trace: PromptTrace, generation: Generation) -> None:
+    trace.answer = generation.text
+    trace.generated_tokens = generation.generated_tokens
+    trace.prompt_tokens = generation.prompt_tokens
+    trace.finish_reason = generation.finish_reason

@@ -10,6 +10,8 @@ MAX_QUERY_CHARS = 2000
 MAX_K = 20
 # Generous next to the largest valid request (a 2000-character query escaped as \uXXXX).
 MAX_BODY_BYTES = 32 * 1024
+# A chat request carries the conversation so far; the input budget trims it further.
+MAX_CHAT_BODY_BYTES = 512 * 1024
 
 
 # pydantic also rejects lone surrogates (\ud800), which no UTF-8 upstream could carry.

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import json
 import string
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "RAG_"
-PROMPT_PLACEHOLDERS = {"context", "query"}
+# The placeholders each prompt format fills in.
+PROMPT_PLACEHOLDERS = {
+    "prompt_template": {"context", "query"},
+    "system_prompt": {"context"},
+}
 QDRANT_LOCATIONS = ("qdrant_url", "qdrant_path", "qdrant_secret_id")
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
@@ -37,8 +48,14 @@ class Settings(BaseSettings):
     embedding_component: NonEmptyStr
     reranker_component: NonEmptyStr | None = None
     model_id: NonEmptyStr
+    # Which request contract the LLM component speaks (see services/generator.py).
+    llm_engine: Literal["vllm", "tgi"]
 
-    prompt_template: NonEmptyStr
+    # template: prompt_template filled and sent as one text; chat: system_prompt plus the
+    # conversation as messages, and the engine applies the model's chat template.
+    prompt_format: Literal["template", "chat"] = "template"
+    prompt_template: NonEmptyStr | None = None
+    system_prompt: NonEmptyStr | None = None
     max_input_tokens: Annotated[int, Field(gt=0)]
     chars_per_token: Annotated[float, Field(gt=0, le=100)] = 3.0
 
@@ -52,6 +69,8 @@ class Settings(BaseSettings):
     top_k: Annotated[int, Field(ge=1, le=50)] = 3
     # API Gateway gives up at 29 s: the app must answer before that.
     request_timeout_s: Annotated[float, Field(gt=0, le=28)] = 25.0
+    # Streamed routes are not bound by the 29 s limit; API Gateway streams up to 15 minutes.
+    stream_timeout_s: Annotated[float, Field(gt=0, le=900)] = 300.0
 
     qdrant_url: NonEmptyStr | None = None
     qdrant_api_key: SecretStr | None = None
@@ -65,6 +84,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "reranker_component",
+        "prompt_template",
+        "system_prompt",
         "qdrant_url",
         "qdrant_api_key",
         "qdrant_path",
@@ -98,17 +119,20 @@ class Settings(BaseSettings):
             raise ValueError("name at least one collection, with no empty names")
         return list(dict.fromkeys(value))
 
-    @field_validator("prompt_template")
+    @field_validator("prompt_template", "system_prompt")
     @classmethod
-    def _template_placeholders(cls, value: str) -> str:
+    def _placeholders(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         try:
             fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
         except ValueError as err:
             raise ValueError(f"not a valid str.format template ({err})") from None
-        if fields != PROMPT_PLACEHOLDERS:
+        wanted = PROMPT_PLACEHOLDERS[str(info.field_name)]
+        if fields != wanted:
+            expected = " and ".join("{" + name + "}" for name in sorted(wanted))
             raise ValueError(
-                "use exactly the placeholders {context} and {query}, "
-                f"found {sorted(fields) or 'none'}"
+                f"use exactly the placeholders {expected}, found {sorted(fields) or 'none'}"
             )
         return value
 
@@ -118,6 +142,18 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("not an http:// or https:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _prompt_for_the_format(self) -> Settings:
+        needed, unused = ("prompt_template", "system_prompt")
+        if self.prompt_format == "chat":
+            needed, unused = unused, needed
+        fmt = f"{env_name('prompt_format')} is {self.prompt_format}"
+        if getattr(self, needed) is None:
+            raise ValueError(f"{env_name(needed)} is required when {fmt}")
+        if getattr(self, unused) is not None:
+            raise ValueError(f"{env_name(unused)} is set but unused when {fmt}")
+        return self
 
     @model_validator(mode="after")
     def _one_qdrant_location(self) -> Settings:

@@ -1,4 +1,9 @@
-"""Every error as JSON {"error": {"code", "message", "request_id"}}; internals only in logs."""
+"""Every error as JSON, internals only in logs.
+
+/rag and /health answer {"error": {"code", "message", "request_id"}}; the OpenAI-compatible
+/v1 routes answer OpenAI's {"error": {"message", "type", "param", "code"}} plus the request id,
+so OpenAI SDKs raise their usual exception for each status.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +21,53 @@ from rag_app.log import logger
 
 MAX_REPORTED_PROBLEMS = 5
 INTERNAL_ERROR_MESSAGE = "The server failed to answer; the error was logged."
+OPENAI_PREFIX = "/v1/"
+# OpenAI's error types by status; anything else 4xx is an invalid request.
+OPENAI_ERROR_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def openai_error_type(status: int) -> str:
+    """The `type` OpenAI gives an error with this status."""
+    if status >= 500:
+        return "server_error"
+    return OPENAI_ERROR_TYPES.get(status, "invalid_request_error")
+
+
+def error_body(
+    status: int, code: str, message: str, request_id: str, *, path: str, param: str | None = None
+) -> dict[str, dict[str, str | None]]:
+    """The error object in the shape the route's clients expect."""
+    if path.startswith(OPENAI_PREFIX):
+        return {
+            "error": {
+                "message": message,
+                "type": openai_error_type(status),
+                "param": param,
+                "code": code,
+                "request_id": request_id,
+            }
+        }
+    return {"error": {"code": code, "message": message, "request_id": request_id}}
 
 
 def error_response(
-    status: int, code: str, message: str, request_id: str, retry_after_s: int | None = None
+    status: int,
+    code: str,
+    message: str,
+    request_id: str,
+    retry_after_s: int | None = None,
+    *,
+    path: str = "",
+    param: str | None = None,
 ) -> JSONResponse:
-    """The JSON error body every failure answers with."""
+    """The JSON error every failure answers with."""
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
-    body = {"error": {"code": code, "message": message, "request_id": request_id}}
+    body = error_body(status, code, message, request_id, path=path, param=param)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -35,18 +79,34 @@ async def handle_rag_error(request: Request, exc: Exception) -> JSONResponse:
         extra={"error_code": error.code, "status": error.status, "detail": error.detail},
     )
     return error_response(
-        error.status, error.code, error.message, request_id_of(request), error.retry_after_s
+        error.status,
+        error.code,
+        error.message,
+        request_id_of(request),
+        error.retry_after_s,
+        path=request.url.path,
+        param=error.param,
     )
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     """422 naming the fields at fault, without echoing their values."""
     problems = []
+    locations = []
     for error in cast(RequestValidationError, exc).errors()[:MAX_REPORTED_PROBLEMS]:
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        problems.append(f"{location or 'body'}: {error.get('msg', 'invalid')}")
+        locations.append(location)
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{location or 'body'}: {message}")
     message = "Invalid request: " + "; ".join(problems) + "."
-    return error_response(422, "invalid_request", message, request_id_of(request))
+    return error_response(
+        422,
+        "invalid_request",
+        message,
+        request_id_of(request),
+        path=request.url.path,
+        param=locations[0] if locations else None,
+    )
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
@@ -57,7 +117,9 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
     except ValueError:
         phrase = "HTTP error"
     code = phrase.lower().replace(" ", "_").replace("-", "_")
-    response = error_response(http_error.status_code, code, f"{phrase}.", request_id_of(request))
+    response = error_response(
+        http_error.status_code, code, f"{phrase}.", request_id_of(request), path=request.url.path
+    )
     # e.g. the Allow header of a 405
     response.headers.update(http_error.headers or {})
     return response

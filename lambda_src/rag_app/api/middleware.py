@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -17,18 +18,39 @@ from rag_app.log import logger
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+# Where the Lambda Web Adapter puts API Gateway's requestContext and the Lambda context.
+LWA_REQUEST_CONTEXT = b"x-amzn-request-context"
+LWA_LAMBDA_CONTEXT = b"x-amzn-lambda-context"
+
+
+def _header_json(scope: Scope, name: bytes) -> dict[str, Any]:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            try:
+                found = json.loads(value)
+            except ValueError:
+                return {}
+            return found if isinstance(found, dict) else {}
+    return {}
+
+
 def _request_id(scope: Scope) -> str:
+    # Mangum hands over the API Gateway event; the Web Adapter sends its context as a header.
     event = scope.get("aws.event")
     context = event.get("requestContext") if isinstance(event, dict) else None
-    request_id = context.get("requestId") if isinstance(context, dict) else None
+    if not isinstance(context, dict):
+        context = _header_json(scope, LWA_REQUEST_CONTEXT)
+    request_id = context.get("requestId")
     if isinstance(request_id, str) and SAFE_REQUEST_ID.match(request_id):
         return request_id
     return uuid.uuid4().hex
 
 
 def _lambda_request_id(scope: Scope) -> dict[str, str]:
-    # Mangum passes the Lambda context along: its id ties our lines to the platform's.
+    # The Lambda request id ties our lines to the platform's.
     lambda_request_id = getattr(scope.get("aws.context"), "aws_request_id", None)
+    if lambda_request_id is None:
+        lambda_request_id = _header_json(scope, LWA_LAMBDA_CONTEXT).get("request_id")
     return {"lambda_request_id": lambda_request_id} if isinstance(lambda_request_id, str) else {}
 
 
@@ -65,23 +87,37 @@ class RequestContextMiddleware:
             logger.exception("unhandled error")
             if response_started:
                 raise
-            response = error_response(500, "internal_error", INTERNAL_ERROR_MESSAGE, request_id)
+            response = error_response(
+                500, "internal_error", INTERNAL_ERROR_MESSAGE, request_id, path=scope["path"]
+            )
             await response(scope, receive, send_with_id)
 
 
 class BodySizeLimitMiddleware:
-    """Refuses request bodies over `max_bytes` with 413, whether declared or not."""
+    """Refuses request bodies over the limit with 413, whether declared or not.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `max_bytes` applies everywhere but under the path prefixes of `limits`.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.limits = limits or {}
+
+    def limit_for(self, path: str) -> int:
+        """The body limit of the route at `path`."""
+        for prefix, limit in self.limits.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if _declared_length(scope) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        max_bytes = self.limit_for(scope["path"])
+        if _declared_length(scope) > max_bytes:
+            await self._refuse(scope, receive, send, max_bytes)
             return
         # Read the (small) body here: an error raised while FastAPI reads it would become a 400.
         chunks: list[bytes] = []
@@ -92,8 +128,8 @@ class BodySizeLimitMiddleware:
                 return  # the client is gone: nobody to answer
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if size > max_bytes:
+                await self._refuse(scope, receive, send, max_bytes)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -109,10 +145,12 @@ class BodySizeLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         request_id = scope.get("state", {}).get("request_id", UNKNOWN_REQUEST_ID)
-        message = f"The request body is larger than {self.max_bytes} bytes."
-        response = error_response(413, PayloadTooLarge.code, message, request_id)
+        message = f"The request body is larger than {max_bytes} bytes."
+        response = error_response(
+            413, PayloadTooLarge.code, message, request_id, path=scope["path"]
+        )
         await response(scope, receive, send)
 
 

@@ -1,83 +1,88 @@
-"""Answers from the TGI LLM component."""
+"""Answers from the LLM component, buffered or streamed, in the contract its engine speaks.
+
+vLLM: OpenAI completions (a text prompt) or chat completions (messages). TGI: its generate
+contract for a text prompt, which keeps `truncate` and per-token details, and its OpenAI chat
+route for messages (the generate contract cannot apply a chat template).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, Protocol
 
-from rag_app.errors import UpstreamFailed
-from rag_app.services.sagemaker_runtime import SageMakerRuntime
+from rag_app.services import openai_contract, tgi_contract
+from rag_app.services.generation import Generation, GenerationParams
+from rag_app.services.prompt import Prompt
+from rag_app.services.sagemaker_runtime import ResponseStream, SageMakerRuntime
 
 ROLE = "language model"
 
 
-@dataclass(frozen=True)
-class GenerationParams:
-    """TGI sampling parameters for one request."""
+class StreamParser(Protocol):
+    """Turns a stream's payload parts into text deltas and, at the end, the Generation."""
 
-    max_new_tokens: int
-    temperature: float
-    top_p: float
-    repetition_penalty: float
-    stop: list[str]
-    # TGI keeps the last `truncate` input tokens: a safety net if our estimate undercounts.
-    truncate: int
+    def feed(self, part: bytes) -> list[str]: ...
 
-    def to_tgi(self) -> dict[str, Any]:
-        """The `parameters` object of a TGI request."""
-        return {
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "repetition_penalty": self.repetition_penalty,
-            "do_sample": True,
-            "return_full_text": False,
-            "stop": self.stop,
-            "details": True,
-            "truncate": self.truncate,
-        }
+    def finish(self) -> tuple[list[str], Generation]: ...
 
 
-@dataclass(frozen=True)
-class Generation:
-    """The generated text and what TGI reported about it."""
+class TokenStream:
+    """A generation arriving as text deltas; `generation` is set once it has ended."""
 
-    text: str
-    generated_tokens: int | None
-    finish_reason: str | None
+    def __init__(self, stream: ResponseStream, parser: StreamParser) -> None:
+        self._stream = stream
+        self._parser = parser
+        self.generation: Generation | None = None
+
+    async def deltas(self) -> AsyncGenerator[str]:
+        """The text as it is generated (stop strings removed), then the end of the stream."""
+        async for part in self._stream.parts():
+            for delta in self._parser.feed(part):
+                yield delta
+        tail, self.generation = self._parser.finish()
+        for delta in tail:
+            yield delta
+
+    def close(self) -> None:
+        """Hang up on the model: it stops generating for a caller who is gone."""
+        self._stream.close()
 
 
 class Generator:
-    """Sends prompts to TGI: {"inputs", "parameters"} -> [{"generated_text", "details"}]."""
+    """Sends model inputs to the LLM component and reads its answers."""
 
-    def __init__(self, runtime: SageMakerRuntime, component: str) -> None:
+    def __init__(self, runtime: SageMakerRuntime, component: str, engine: str) -> None:
         self.runtime = runtime
         self.component = component
+        self.engine = engine
 
-    async def generate(self, prompt: str, params: GenerationParams) -> Generation:
-        """The model's continuation of `prompt`."""
-        answer = await self.runtime.invoke(
-            self.component, {"inputs": prompt, "parameters": params.to_tgi()}, role=ROLE
+    def _uses_tgi_generate(self, prompt: Prompt) -> bool:
+        return self.engine == "tgi" and prompt.text is not None
+
+    def request_body(
+        self, prompt: Prompt, params: GenerationParams, *, stream: bool
+    ) -> dict[str, Any]:
+        """What the component receives for this input."""
+        if self._uses_tgi_generate(prompt):
+            assert prompt.text is not None
+            return tgi_contract.request_body(prompt.text, params, stream=stream)
+        return openai_contract.request_body(prompt, params, engine=self.engine, stream=stream)
+
+    async def generate(self, prompt: Prompt, params: GenerationParams) -> Generation:
+        """The whole answer from one InvokeEndpoint call."""
+        body = self.request_body(prompt, params, stream=False)
+        answer = await self.runtime.invoke(self.component, body, role=ROLE)
+        if self._uses_tgi_generate(prompt):
+            return tgi_contract.parse_answer(answer, params.stop)
+        return openai_contract.parse_answer(answer)
+
+    async def stream(self, prompt: Prompt, params: GenerationParams) -> TokenStream:
+        """The answer token by token (InvokeEndpointWithResponseStream)."""
+        body = self.request_body(prompt, params, stream=True)
+        parser: StreamParser = (
+            tgi_contract.StreamParser(params.stop)
+            if self._uses_tgi_generate(prompt)
+            else openai_contract.StreamParser()
         )
-        return parse_generation(answer)
-
-
-def parse_generation(answer: Any) -> Generation:
-    """The first generation of a TGI answer, or UpstreamFailed if there is none."""
-    first = answer[0] if isinstance(answer, list) and answer else answer
-    text = first.get("generated_text") if isinstance(first, dict) else None
-    if not isinstance(text, str):
-        raise UpstreamFailed(
-            f"The {ROLE} returned an unexpected response.", detail=repr(answer)[:200]
-        )
-    details = first.get("details")
-    details = details if isinstance(details, dict) else {}
-    tokens = details.get("generated_tokens")
-    reason = details.get("finish_reason")
-    return Generation(
-        text=text.strip(),
-        generated_tokens=tokens
-        if isinstance(tokens, int) and not isinstance(tokens, bool)
-        else None,
-        finish_reason=reason if isinstance(reason, str) else None,
-    )
+        stream = await self.runtime.open_stream(self.component, body, role=ROLE)
+        return TokenStream(stream, parser)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from rag_app.concurrency import run_blocking
@@ -90,6 +93,86 @@ class SageMakerRuntime:
     async def invoke(self, component: str, payload: dict[str, Any], *, role: str) -> Any:
         """`invoke_json` in a worker thread, so the event loop keeps serving other requests."""
         return await run_blocking(self.invoke_json, component, payload, role)
+
+    def _open_stream(self, component: str, payload: dict[str, Any], role: str) -> Any:
+        try:
+            response = self.client.invoke_endpoint_with_response_stream(
+                EndpointName=self.endpoint_name,
+                InferenceComponentName=component,
+                ContentType="application/json",
+                Accept="text/event-stream",
+                Body=json.dumps(payload).encode(),
+            )
+        except Exception as err:
+            public = translate_error(err, role)
+            if public is None:
+                raise
+            raise public from err
+        return response["Body"]
+
+    async def open_stream(
+        self, component: str, payload: dict[str, Any], *, role: str
+    ) -> ResponseStream:
+        """InvokeEndpointWithResponseStream; the answer's payload parts arrive as they come."""
+        events = await run_blocking(self._open_stream, component, payload, role)
+        return ResponseStream(events, role)
+
+
+class ResponseStream:
+    """The payload parts of one streamed invocation, read by a thread of their own.
+
+    One thread per stream rather than a worker-thread hop per part: a token is often a part.
+    """
+
+    _END = object()
+
+    def __init__(self, events: Any, role: str) -> None:
+        self._events = events
+        self._role = role
+        self._closed = threading.Event()
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        self._reader = threading.Thread(
+            target=self._read, args=(loop,), name="response-stream", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self, loop: asyncio.AbstractEventLoop) -> None:
+        def put(item: Any) -> None:
+            # The loop is gone if the app stopped mid-stream: nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+        try:
+            for event in self._events:
+                part = event.get("PayloadPart", {}).get("Bytes")
+                if part:
+                    put(part)
+        except Exception as err:
+            if not self._closed.is_set():
+                put(_public(err, self._role))
+        finally:
+            put(self._END)
+
+    async def parts(self) -> AsyncIterator[bytes]:
+        """Each payload part's bytes; raises the public error if the stream breaks."""
+        while (item := await self._queue.get()) is not self._END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop reading and drop the connection, so the model stops generating for nobody."""
+        if not self._closed.is_set():
+            self._closed.set()
+            with contextlib.suppress(Exception):
+                self._events.close()
+
+
+def _public(err: Exception, role: str) -> Exception:
+    """The public error for `err`, or `err` itself when it is not a known upstream failure."""
+    public = translate_error(err, role)
+    return public if public is not None else err
 
 
 def translate_error(err: Exception, role: str) -> RagError | None:

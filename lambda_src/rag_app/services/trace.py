@@ -14,6 +14,8 @@ from rag_app.settings import SettingsError
 
 DEFAULT_METRICS_NAMESPACE = "LlmTwin"
 STEPS = ("embed", "search", "rerank", "generate", "total")
+# Latencies from the request's start rather than of one step; EMF metric names beside them.
+MILESTONES = {"first_token": "TimeToFirstToken"}
 
 
 @dataclass
@@ -32,12 +34,20 @@ class PromptTrace:
     request_id: str
     model_id: str
     query: str
+    # "rag" (POST /rag) or "chat" (POST /v1/chat/completions); streamed: sent as it came.
+    route: str = "rag"
+    streamed: bool = False
     retrieved: list[RetrievedRef] = field(default_factory=list)
+    # The model input: a text, or the chat messages as JSON.
     prompt: str | None = None
     answer: str | None = None
     prompt_tokens_estimate: int | None = None
+    # Counted by the engine, when it reports them.
+    prompt_tokens: int | None = None
     generated_tokens: int | None = None
     finish_reason: str | None = None
+    # Earlier conversation turns that fitted the input budget.
+    history_turns: int = 0
     latency_ms: dict[str, float] = field(default_factory=dict)
     error_code: str | None = None
 
@@ -72,6 +82,11 @@ class PowertoolsTraceSink:
                 name = f"{step.capitalize()}Latency"
                 metrics.add_metric(
                     name=name, unit=MetricUnit.Milliseconds, value=trace.latency_ms[step]
+                )
+        for milestone, name in MILESTONES.items():
+            if milestone in trace.latency_ms:
+                metrics.add_metric(
+                    name=name, unit=MetricUnit.Milliseconds, value=trace.latency_ms[milestone]
                 )
         if trace.prompt_tokens_estimate is not None:
             metrics.add_metric(

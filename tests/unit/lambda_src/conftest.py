@@ -73,6 +73,9 @@ def rag_env(monkeypatch: pytest.MonkeyPatch, qdrant_path: Path) -> dict[str, str
         "RAG_LLM_COMPONENT": LLM_COMPONENT,
         "RAG_EMBEDDING_COMPONENT": EMBEDDING_COMPONENT,
         "RAG_MODEL_ID": MODEL_ID,
+        # TGI's generate contract; tests of the OpenAI contract switch the engine.
+        "RAG_LLM_ENGINE": "tgi",
+        "RAG_PROMPT_FORMAT": "template",
         "RAG_PROMPT_TEMPLATE": PROMPT_TEMPLATE,
         "RAG_MAX_INPUT_TOKENS": str(MAX_INPUT_TOKENS),
         "RAG_CHARS_PER_TOKEN": "3.0",

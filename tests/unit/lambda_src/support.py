@@ -18,6 +18,8 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from urllib3.response import HTTPResponse
 
+from local.eventstream import payload_part, stream_exception
+
 ENDPOINT = "twin-endpoint"
 LLM_COMPONENT = "twin-llm"
 EMBEDDING_COMPONENT = "twin-embedding"
@@ -313,31 +315,61 @@ def api_gateway_event(
 
 
 class FakeSageMaker:
-    """Answers InvokeEndpoint at botocore's send step: every call, through real parsing.
+    """Answers InvokeEndpoint (and its streaming form) at botocore's send step.
 
-    Unlike a Stubber it never runs dry, so fuzzing and benchmarks can call it at will.
+    Every call goes through botocore's real parsing, event-stream framing included. Unlike
+    a Stubber it never runs dry, so fuzzing and benchmarks can call it at will. The LLM
+    speaks TGI's generate contract or, with engine="vllm", OpenAI's.
     """
 
-    def __init__(self, *, delay_s: float = 0.0, answer_text: str = "Here is my answer.") -> None:
+    def __init__(
+        self,
+        *,
+        delay_s: float = 0.0,
+        answer_text: str = "Here is my answer.",
+        engine: str = "tgi",
+        part_size: int = 7,
+    ) -> None:
         self.delay_s = delay_s
         self.answer_text = answer_text
+        self.engine = engine
+        # Payload parts are cut every `part_size` bytes, across lines and characters.
+        self.part_size = part_size
         self.calls: list[tuple[str, Any]] = []
+        self.raw_bodies: list[bytes] = []
         # Runs in the worker thread before each LLM answer (e.g. to hold or synchronize it).
         self.on_generate: Callable[[], object] | None = None
+        # A streamed answer ends with this exception event after its tokens, when set.
+        self.stream_error: str | None = None
         self._lock = threading.Lock()
 
     def install(self, client: Any) -> None:
         client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", self._send)
+        client.meta.events.register(
+            "before-send.sagemaker-runtime.InvokeEndpointWithResponseStream", self._send_stream
+        )
 
-    def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+    def _record(self, request: AWSPreparedRequest) -> tuple[str, Any]:
         component = request.headers["X-Amzn-SageMaker-Inference-Component"]
         component = component.decode() if isinstance(component, bytes) else component
         body = request.body
-        payload = json.loads(body if isinstance(body, (bytes, str)) else body.read())
+        raw = (
+            body
+            if isinstance(body, bytes)
+            else body.encode()
+            if isinstance(body, str)
+            else body.read()
+        )
+        payload = json.loads(raw)
         with self._lock:
             self.calls.append((component, payload))
+            self.raw_bodies.append(raw)
         if self.delay_s:
             time.sleep(self.delay_s)
+        return component, payload
+
+    def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        component, payload = self._record(request)
         if component == EMBEDDING_COMPONENT:
             answer: Any = [QUERY_VECTOR]
         elif component == RERANKER_COMPONENT:
@@ -345,11 +377,99 @@ class FakeSageMaker:
         else:
             if self.on_generate is not None:
                 self.on_generate()
-            answer = tgi_answer(self.answer_text)
+            answer = (
+                tgi_answer(self.answer_text)
+                if self.engine == "tgi"
+                else vllm_answer(self.answer_text, chat="messages" in payload)
+            )
         data = json.dumps(answer).encode()
         raw = HTTPResponse(body=io.BytesIO(data), status=200, preload_content=False)
         headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
         return AWSResponse(request.url, 200, headers, raw)
+
+    def _send_stream(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        _, payload = self._record(request)
+        if self.on_generate is not None:
+            self.on_generate()
+        words = [f"{word} " for word in self.answer_text.split(" ")]
+        words[-1] = words[-1].rstrip()
+        if self.engine == "tgi":
+            data = tgi_stream(words)
+        else:
+            data = vllm_stream(words, chat="messages" in payload)
+        frames = [
+            payload_part(data[start : start + self.part_size])
+            for start in range(0, len(data), self.part_size)
+        ]
+        if self.stream_error:
+            frames.append(
+                stream_exception("ModelStreamError", self.stream_error, "ModelStreamError")
+            )
+        body = b"".join(frames)
+        raw = HTTPResponse(body=io.BytesIO(body), status=200, preload_content=False)
+        headers = {
+            "Content-Type": "application/vnd.amazon.eventstream",
+            "X-Amzn-SageMaker-Content-Type": "text/event-stream",
+        }
+        return AWSResponse(request.url, 200, headers, raw)
+
+
+def vllm_answer(text: str, *, chat: bool, completion_tokens: int = 12) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
+    if chat:
+        choice["message"] = {"role": "assistant", "content": text}
+    else:
+        choice["text"] = text
+    return {
+        "object": "chat.completion" if chat else "text_completion",
+        "choices": [choice],
+        "usage": {"prompt_tokens": 42, "completion_tokens": completion_tokens},
+    }
+
+
+def tgi_stream(words: list[str], input_length: int = 42) -> bytes:
+    """TGI generate events (`data:` without a space), the last with details."""
+    events = []
+    for index, word in enumerate(words, start=1):
+        last = index == len(words)
+        details = (
+            {
+                "finish_reason": "eos_token",
+                "generated_tokens": len(words),
+                "input_length": input_length,
+            }
+            if last
+            else None
+        )
+        event = {
+            "index": index,
+            "token": {"id": index, "text": word, "logprob": -0.5, "special": False},
+            "generated_text": "".join(words) if last else None,
+            "details": details,
+        }
+        events.append(b"data:" + json.dumps(event).encode() + b"\n\n")
+    return b"".join(events)
+
+
+def vllm_stream(words: list[str], *, chat: bool) -> bytes:
+    """vLLM's OpenAI chunks, a usage chunk and [DONE]."""
+
+    def chunk(content: str, finish: str | None = None) -> bytes:
+        choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
+        if chat:
+            choice["delta"] = {"content": content}
+        else:
+            choice["text"] = content
+        return b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n"
+
+    usage = {"choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": len(words)}}
+    return (
+        b"".join(chunk(word) for word in words)
+        + chunk("", "stop")
+        + b"data: "
+        + json.dumps(usage).encode()
+        + b"\n\ndata: [DONE]\n\n"
+    )
 
 
 class RecordCollector(logging.Handler):

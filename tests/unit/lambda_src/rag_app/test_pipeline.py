@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from rag_app.errors import InvalidRequest
-from rag_app.pipeline import RagPipeline
+from rag_app.pipeline import RagPipeline, Sampling
 from rag_app.schemas import RagRequest
 
 from ..support import FakeSageMaker, RecordCollector
@@ -20,21 +20,28 @@ def pipeline_of(app: FastAPI) -> RagPipeline:
 
 
 def test_generation_params_default_to_the_settings(app: FastAPI) -> None:
-    params = pipeline_of(app).generation_params(RagRequest(query="q"))
+    params = pipeline_of(app).generation_params(Sampling())
 
     assert params.max_new_tokens == 150
     assert params.temperature == 0.01
+    assert params.top_p == 0.9
     assert params.stop == ["<|eot_id|>"]
     assert params.truncate == 2048
+    assert params.seed is None
 
 
 def test_generation_overrides_stay_within_the_configured_maximum(app: FastAPI) -> None:
     pipeline = pipeline_of(app)
 
-    params = pipeline.generation_params(RagRequest(query="q", max_new_tokens=150, temperature=1.5))
-    assert (params.max_new_tokens, params.temperature) == (150, 1.5)
+    params = pipeline.generation_params(
+        Sampling(max_new_tokens=150, temperature=0.0, top_p=1.0, stop=("##",), seed=3)
+    )
+    assert (params.max_new_tokens, params.temperature, params.top_p) == (150, 0.0, 1.0)
+    assert (params.stop, params.seed) == (["<|eot_id|>", "##"], 3)
     with pytest.raises(InvalidRequest, match="at most 150"):
-        pipeline.generation_params(RagRequest(query="q", max_new_tokens=151))
+        pipeline.generation_params(Sampling(max_new_tokens=151))
+    with pytest.raises(InvalidRequest, match="at most 3 sequences"):
+        pipeline.generation_params(Sampling(stop=("a", "b", "c", "d")))
 
 
 def test_answer_emits_one_trace(

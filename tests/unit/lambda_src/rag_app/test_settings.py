@@ -12,7 +12,7 @@ REQUIRED = [
     "RAG_LLM_COMPONENT",
     "RAG_EMBEDDING_COMPONENT",
     "RAG_MODEL_ID",
-    "RAG_PROMPT_TEMPLATE",
+    "RAG_LLM_ENGINE",
     "RAG_MAX_INPUT_TOKENS",
 ]
 
@@ -221,3 +221,49 @@ def test_opik_secret_without_opik_enabled_is_a_clear_error(
         load_settings()
 
     assert "RAG_OPIK_SECRET_ID is set but RAG_OPIK_ENABLED is not true" in str(raised.value)
+
+
+def test_template_format_needs_its_template(
+    rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAG_PROMPT_TEMPLATE")
+
+    with pytest.raises(
+        SettingsError, match="RAG_PROMPT_TEMPLATE is required when RAG_PROMPT_FORMAT is template"
+    ):
+        load_settings()
+
+
+def test_chat_format_needs_a_system_prompt_with_only_the_context(
+    rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_PROMPT_FORMAT", "chat")
+    monkeypatch.delenv("RAG_PROMPT_TEMPLATE")
+    with pytest.raises(SettingsError, match="RAG_SYSTEM_PROMPT is required"):
+        load_settings()
+
+    monkeypatch.setenv("RAG_SYSTEM_PROMPT", "Context: {context}\nQuestion: {query}")
+    with pytest.raises(SettingsError, match=r"RAG_SYSTEM_PROMPT: use exactly the placeholders \{context\}"):
+        load_settings()
+
+    monkeypatch.setenv("RAG_SYSTEM_PROMPT", "Answer from: {context}")
+    assert load_settings().system_prompt == "Answer from: {context}"
+
+
+def test_a_prompt_the_format_would_ignore_is_refused(
+    rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_SYSTEM_PROMPT", "Answer from: {context}")
+
+    with pytest.raises(SettingsError, match="RAG_SYSTEM_PROMPT is set but unused"):
+        load_settings()
+
+
+@pytest.mark.parametrize(("name", "value"), [("RAG_LLM_ENGINE", "sglang"), ("RAG_PROMPT_FORMAT", "raw")])
+def test_unknown_engine_or_format_is_named(
+    rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(SettingsError, match=name):
+        load_settings()

@@ -144,3 +144,52 @@ def test_non_http_scopes_pass_through() -> None:
         run(middleware, {"type": "lifespan"}, [])
 
     assert seen == ["lifespan", "lifespan"]
+
+
+def test_lambda_web_adapter_context_headers_give_the_ids() -> None:
+    # Under the Web Adapter there is no Mangum event: API Gateway's requestContext and the
+    # Lambda context arrive as JSON headers.
+    headers = [
+        (b"x-amzn-request-context", json.dumps({"requestId": "gw-req-7"}).encode()),
+        (b"x-amzn-lambda-context", json.dumps({"request_id": "lambda-req-9"}).encode()),
+    ]
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        from rag_app.log import logger
+
+        seen.update(logger.thread_safe_get_current_keys())
+        await echo_body(scope, receive, send)
+
+    sent, scope = run(RequestContextMiddleware(app), http_scope(headers), [b"{}"])
+
+    assert header(sent, b"x-request-id") == b"gw-req-7"
+    assert scope["state"]["request_id"] == "gw-req-7"
+    assert seen["lambda_request_id"] == "lambda-req-9"
+
+
+@pytest.mark.parametrize("value", [b"not json", b"[1, 2]", b'{"requestId": "bad id!"}'])
+def test_a_garbled_adapter_header_gets_a_fresh_id(value: bytes) -> None:
+    sent, _ = run(
+        RequestContextMiddleware(echo_body),
+        http_scope([(b"x-amzn-request-context", value)]),
+        [b"{}"],
+    )
+
+    assert re.fullmatch(rb"[0-9a-f]{32}", header(sent, b"x-request-id") or b"")
+
+
+def test_openai_routes_get_their_own_body_limit_and_error_shape() -> None:
+    middleware = BodySizeLimitMiddleware(echo_body, max_bytes=10, limits={"/v1/": 100})
+    scope = http_scope()
+    scope["path"] = "/v1/chat/completions"
+
+    accepted, _ = run(middleware, dict(scope), [b"x" * 50])
+    refused, _ = run(middleware, dict(scope), [b"x" * 101])
+
+    assert status_and_body(accepted) == (200, b"x" * 50)
+    status, body = status_and_body(refused)
+    assert status == 413
+    error = json.loads(body)["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "payload_too_large")
+    assert "100 bytes" in error["message"]

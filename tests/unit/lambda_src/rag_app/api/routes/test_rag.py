@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import threading
 from collections.abc import Callable
@@ -562,3 +563,107 @@ def test_unexpected_error_is_a_generic_500(
     assert "secret internal detail" not in response.text
     assert "unhandled error" in app_logs.messages()
     assert error["message"] == "The server failed to answer; the error was logged."
+
+
+@pytest.mark.parametrize("prompt_format", ["template", "chat"])
+def test_vllm_engine_gets_the_openai_contract_byte_for_byte(
+    make_app: Callable[[], FastAPI], monkeypatch: pytest.MonkeyPatch, prompt_format: str
+) -> None:
+    monkeypatch.setenv("RAG_LLM_ENGINE", "vllm")
+    monkeypatch.setenv("RAG_PROMPT_FORMAT", prompt_format)
+    if prompt_format == "chat":
+        monkeypatch.delenv("RAG_PROMPT_TEMPLATE")
+        monkeypatch.setenv("RAG_SYSTEM_PROMPT", "Context:\n{context}")
+    app = make_app()
+    stubber = Stubber(app.state.pipeline.runtime.client)
+    expect_embedding(stubber, QUERY)
+    context = "\n\n---\n\n".join(content_of(*ref) for ref in TOP_THREE)
+    model_input: dict[str, Any] = (
+        {"prompt": top_three_prompt()}
+        if prompt_format == "template"
+        else {
+            "messages": [
+                {"role": "system", "content": f"Context:\n{context}"},
+                {"role": "user", "content": QUERY},
+            ]
+        }
+    )
+    sent = {
+        **model_input,
+        "max_tokens": 150,
+        "temperature": 0.01,
+        "stop": ["<|eot_id|>"],
+        "top_p": 0.9,
+        "repetition_penalty": 1.1,
+        "truncate_prompt_tokens": 2048,
+    }
+    chat = prompt_format == "chat"
+    choice = (
+        {"message": {"role": "assistant", "content": " From vLLM. "}, "finish_reason": "stop"}
+        if chat
+        else {"text": " From vLLM. ", "finish_reason": "stop"}
+    )
+    stubber.add_response(
+        "invoke_endpoint",
+        invoke_response({"choices": [choice], "usage": {"prompt_tokens": 90}}),
+        {
+            "EndpointName": "twin-endpoint",
+            "InferenceComponentName": LLM_COMPONENT,
+            "ContentType": "application/json",
+            "Accept": "application/json",
+            # The exact bytes: key order and separators as the app writes them.
+            "Body": json.dumps(sent).encode(),
+        },
+    )
+
+    with stubber, TestClient(app) as client:
+        response = client.post("/rag", json={"query": QUERY})
+        stubber.assert_no_pending_responses()
+
+    assert response.status_code == 200, response.text
+    assert response.json()["answer"] == "From vLLM."
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected_status", "expected_code"),
+    [
+        ("ModelError", 424, 502, "upstream_error"),
+        ("ThrottlingException", 400, 503, "model_busy"),
+        ("ModelNotReadyException", 429, 503, "model_not_ready"),
+    ],
+)
+def test_vllm_engine_errors_map_as_tgis_do(
+    make_app: Callable[[], FastAPI],
+    monkeypatch: pytest.MonkeyPatch,
+    code: str,
+    status: int,
+    expected_status: int,
+    expected_code: str,
+) -> None:
+    monkeypatch.setenv("RAG_LLM_ENGINE", "vllm")
+    app = make_app()
+    stubber = Stubber(app.state.pipeline.runtime.client)
+    add_llm_error(stubber, code, "upstream said no", status)
+
+    with stubber, TestClient(app) as client:
+        response = client.post("/rag", json={"query": QUERY})
+
+    assert_error(response, expected_status, expected_code)
+
+
+def test_garbage_from_a_vllm_llm_is_502(
+    make_app: Callable[[], FastAPI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_LLM_ENGINE", "vllm")
+    app = make_app()
+    stubber = Stubber(app.state.pipeline.runtime.client)
+    expect_embedding(stubber, QUERY)
+    # vLLM's own error body, answered with a 2xx by a misbehaving proxy.
+    stubber.add_response(
+        "invoke_endpoint", invoke_response({"error": {"message": "x", "code": 400}})
+    )
+
+    with stubber, TestClient(app) as client:
+        response = client.post("/rag", json={"query": QUERY})
+
+    assert_error(response, 502, "upstream_error")

@@ -1,0 +1,250 @@
+"""OpenAI-compatible routes: POST /v1/chat/completions (buffered or streamed) and GET /v1/models.
+
+The answer is RAG on the last user message; earlier turns are kept as history while they fit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import anyio
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from rag_app.api.deps import PipelineDep, RequestIdDep, SettingsDep
+from rag_app.api.error_handlers import error_body
+from rag_app.api.routes.rag import to_source
+from rag_app.chat_schemas import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    Choice,
+    ModelCard,
+    ModelList,
+    OpenAiErrorResponse,
+    Usage,
+)
+from rag_app.errors import InvalidRequest, ModelNotFound, RagError
+from rag_app.log import logger
+from rag_app.pipeline import MAX_STOP_SEQUENCES, ChatResult, Retrieval, Sampling
+from rag_app.services.prompt import Conversation, Message
+from rag_app.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+PATH = "/v1/chat/completions"
+OWNED_BY = "llm-twin"
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": OpenAiErrorResponse, "description": description}
+    for status, description in {
+        404: "The model named is not served here",
+        413: "Request body too large",
+        422: "Invalid request or unsupported parameter",
+        502: "An upstream failed or answered garbage",
+        503: "The model has no capacity yet or is throttled (see Retry-After)",
+        504: "An upstream or the whole request ran out of time",
+    }.items()
+}
+
+
+@router.get("/models")
+async def list_models(settings: SettingsDep) -> ModelList:
+    """The one model this deployment serves; its id is what `model` must name."""
+    return ModelList(data=[_model_card(settings)])
+
+
+@router.get("/models/{model_id:path}", responses=ERROR_RESPONSES)
+async def get_model(model_id: str, settings: SettingsDep) -> ModelCard:
+    """One model by id (404 unless it is the served one)."""
+    _check_model(model_id, settings)
+    return _model_card(settings)
+
+
+@router.post(
+    "/chat/completions",
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "description": "A chat.completion, or with stream=true text/event-stream chunks",
+            "content": {"text/event-stream": {}},
+        },
+    },
+    response_model=ChatCompletion,
+)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    pipeline: PipelineDep,
+    settings: SettingsDep,
+    request_id: RequestIdDep,
+) -> Any:
+    """Answer the last user message from retrieved context, in OpenAI's wire format."""
+    _check_model(body.model, settings)
+    retrieval, conversation, sampling = _inputs(body, settings)
+    events = pipeline.chat(retrieval, conversation, sampling, request_id, streamed=body.stream)
+    reply = _Reply(request_id, settings.model_id, include_usage=body.include_usage)
+    if not body.stream:
+        text: list[str] = []
+        result: ChatResult | None = None
+        async for event in events:
+            if isinstance(event, ChatResult):
+                result = event
+            else:
+                text.append(event)
+        assert result is not None  # the pipeline always ends with one
+        return reply.completion("".join(text), result)
+    # Until the first token, a failure still gets its status and JSON body.
+    first = await anext(events)
+    return StreamingResponse(
+        reply.stream(first, events),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _check_model(model: str, settings: Settings) -> None:
+    if model != settings.model_id:
+        raise ModelNotFound(
+            f"The model `{model}` does not exist here; GET /v1/models lists the one served.",
+            param="model",
+        )
+
+
+def _model_card(settings: Settings) -> ModelCard:
+    return ModelCard(id=settings.model_id, created=0, owned_by=OWNED_BY)
+
+
+def _inputs(
+    body: ChatCompletionRequest, settings: Settings
+) -> tuple[Retrieval, Conversation, Sampling]:
+    """The request as the pipeline takes it, or InvalidRequest naming the parameter."""
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    if max_tokens is not None and max_tokens > settings.max_new_tokens:
+        name = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
+        raise InvalidRequest(f"{name} must be at most {settings.max_new_tokens}.", param=name)
+    room = MAX_STOP_SEQUENCES - len(settings.stop)
+    if len(body.stop_sequences) > room:
+        raise InvalidRequest(f"stop takes at most {room} sequences here.", param="stop")
+    *earlier, last = body.messages
+    instructions = tuple(m.text for m in earlier if m.role in ("system", "developer"))
+    history = tuple(
+        Message("user" if m.role == "user" else "assistant", m.text)
+        for m in earlier
+        if m.role in ("user", "assistant")
+    )
+    rag = body.rag
+    retrieval = Retrieval(last.text.strip(), rag.k if rag else None, rag.author_id if rag else None)
+    conversation = Conversation(last.text.strip(), history, instructions)
+    sampling = Sampling(
+        max_new_tokens=max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        stop=body.stop_sequences,
+        seed=body.seed,
+    )
+    return retrieval, conversation, sampling
+
+
+class _Reply:
+    """Builds the chat.completion object and the chat.completion.chunk events of one answer."""
+
+    def __init__(self, request_id: str, model: str, *, include_usage: bool) -> None:
+        self.id = f"chatcmpl-{request_id}"
+        self.request_id = request_id
+        self.model = model
+        self.created = int(time.time())
+        self.include_usage = include_usage
+
+    def completion(self, text: str, result: ChatResult) -> ChatCompletion:
+        return ChatCompletion(
+            id=self.id,
+            created=self.created,
+            model=self.model,
+            choices=[
+                Choice(
+                    message=AssistantMessage(content=text.strip()),
+                    finish_reason=result.generation.finish_reason,
+                )
+            ],
+            usage=_usage(result),
+            sources=[to_source(chunk) for chunk in result.sources],
+        )
+
+    async def stream(
+        self, first: str | ChatResult, events: AsyncGenerator[str | ChatResult]
+    ) -> AsyncIterator[bytes]:
+        """SSE: the deltas, a last chunk with finish_reason and sources, usage, [DONE].
+
+        A failure after the first byte can no longer change the status: it ends the
+        stream with an error event (OpenAI SDKs raise it) and no [DONE].
+        """
+        try:
+            yield self._chunk({"role": "assistant", "content": ""})
+            event: str | ChatResult | None = first
+            while event is not None:
+                if isinstance(event, ChatResult):
+                    yield self._last_chunks(event)
+                    break
+                yield self._chunk({"content": event})
+                event = await anext(events, None)
+        except RagError as err:
+            body = error_body(
+                err.status, err.code, err.message, self.request_id, path=PATH, param=err.param
+            )
+            yield _sse(body)
+        except Exception:
+            logger.exception("chat stream failed")
+            yield _sse(
+                error_body(500, "internal_error", "The stream failed.", self.request_id, path=PATH)
+            )
+        finally:
+            # Shielded: a caller who hung up cancels this task, and the upstream must still
+            # be closed so the model stops generating.
+            with anyio.CancelScope(shield=True):
+                await events.aclose()
+
+    def _chunk(
+        self, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any
+    ) -> bytes:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+        if self.include_usage:
+            body["usage"] = None
+        return _sse(body | extra)
+
+    def _last_chunks(self, result: ChatResult) -> bytes:
+        sources = [to_source(chunk).model_dump() for chunk in result.sources]
+        last = self._chunk({}, result.generation.finish_reason, sources=sources)
+        if self.include_usage:
+            usage = {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [],
+                "usage": _usage(result).model_dump(),
+            }
+            last += _sse(usage)
+        return last + b"data: [DONE]\n\n"
+
+
+def _usage(result: ChatResult) -> Usage:
+    generation = result.generation
+    prompt = generation.prompt_tokens
+    if prompt is None:
+        prompt = result.prompt_token_estimate
+    completion = generation.generated_tokens or 0
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
+
+
+def _sse(body: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
