@@ -93,9 +93,14 @@ class Compute(Strict):
     scaling: Scaling = Scaling()
 
     @property
+    def copy_start_limit_s(self) -> int:
+        """Longest a new copy may take to come up before SageMaker gives up on it."""
+        return self.model_download_timeout_s + self.startup_health_check_timeout_s
+
+    @property
     def rolling_update_s(self) -> int:
         """Longest a rolling update of every copy can take: batches x (download + start + bake)."""
-        per_batch = self.model_download_timeout_s + self.startup_health_check_timeout_s
+        per_batch = self.copy_start_limit_s
         return _rolling_batches(self.scaling.max_copies) * (per_batch + ROLLING_WAIT_S)
 
     @property

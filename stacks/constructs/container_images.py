@@ -1,4 +1,4 @@
-"""Hugging Face DLC image URIs per region, read from the `sagemaker` SDK's offline table."""
+"""AWS Deep Learning Container image URIs per region, from the `sagemaker` SDK's offline table."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ import aws_cdk as cdk
 from constructs import Construct
 
 # Framework names in the SDK's image_uri_config tables.
-TGI = "huggingface-llm"
+VLLM = "vllm"  # AWS's vLLM DLC, repository `vllm`
+TGI = "huggingface-llm"  # Hugging Face TGI DLC, repository `huggingface-pytorch-tgi-inference`
 TEI_CPU = "huggingface-tei-cpu"
 
 _URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.[^/]+/(?P<repo>[^:]+):")
+# GPU DLC tags name their CUDA version, e.g. 0.30.0-gpu-py312-cu130-ubuntu24.04-sagemaker.
+_CUDA_TAG = re.compile(r"-cu(?P<version>\d{3})-")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,12 @@ class ResolvedImage:
 
     uri: str
     repository_arn: str
+
+    @property
+    def cuda_major(self) -> int | None:
+        """The CUDA major version the image is built for (13 for cu130); None for CPU images."""
+        match = _CUDA_TAG.search(self.uri.rsplit(":", 1)[1])
+        return int(match["version"]) // 10 if match else None
 
 
 @contextmanager
@@ -100,9 +109,20 @@ class ContainerImages(Construct):
         # lazy: a region-specific stack gets plain strings and no Mappings section.
         self._mapping = cdk.CfnMapping(self, "ByRegion", mapping=mapping, lazy=True)
         self._region = cdk.Stack.of(self).region
+        self._cuda = {
+            request.key: {images[request.key].cuda_major for images in table.values()}
+            for request in requests
+        }
 
     def uri(self, key: str) -> str:
         return self._mapping.find_in_map(self._region, f"{key}Uri")
 
     def repository_arn(self, key: str) -> str:
         return self._mapping.find_in_map(self._region, f"{key}Repository")
+
+    def cuda_major(self, key: str) -> int | None:
+        """The image's CUDA major version, the same in every region (a synth error if not)."""
+        (version, *others) = self._cuda[key]
+        if others:
+            raise ValueError(f"image {key} is built for different CUDA versions by region")
+        return version

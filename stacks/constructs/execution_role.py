@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.compliance import acknowledge, resource_finding
-
-# Where SageMaker writes container logs and metrics for endpoints and inference components.
-LOG_GROUP_PREFIXES = ("/aws/sagemaker/Endpoints", "/aws/sagemaker/InferenceComponents")
 
 
 class EndpointExecutionRole(Construct):
@@ -22,10 +19,9 @@ class EndpointExecutionRole(Construct):
         *,
         repository_arns: list[str],
         endpoint_name: str,
-        component_names: list[str],
+        log_groups: list[logs.ILogGroup],
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         self.role = iam.Role(
             self,
             "Role",
@@ -51,29 +47,17 @@ class EndpointExecutionRole(Construct):
                 resources=["*"],
             )
         )
-        log_groups = [
-            f"{LOG_GROUP_PREFIXES[0]}/{endpoint_name}",
-            *(f"{LOG_GROUP_PREFIXES[1]}/{name}" for name in component_names),
-        ]
-        log_streams = [
-            stack.format_arn(
-                service="logs",
-                resource="log-group",
-                resource_name=f"{group}:*",
-                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-            )
-            for group in log_groups
-        ]
+        # A log group's ARN (CloudFormation's Arn attribute) ends in ":*", the form CloudWatch
+        # Logs documents for every action but tagging, so it covers the group's streams too:
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/iam-access-control-overview-cwl.html
+        # The stack creates the groups, so SageMaker needs no logs:CreateLogGroup and cannot
+        # recreate a group after `cdk destroy`.
+        log_group_arns = [group.log_group_arn for group in log_groups]
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="WriteOwnLogs",
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:DescribeLogStreams",
-                    "logs:PutLogEvents",
-                ],
-                resources=log_streams,
+                actions=["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                resources=log_group_arns,
             )
         )
         self.role.add_to_policy(
@@ -86,18 +70,20 @@ class EndpointExecutionRole(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*"]}},
             )
         )
-        policy = self.role.node.find_child("DefaultPolicy")
+        # Resources naming the role must wait for these permissions: SageMaker checks that
+        # the role can pull the image when the Model is created.
+        self.policy = self.role.node.find_child("DefaultPolicy")
         acknowledge(
-            policy,
+            self.policy,
             "IAM5",
             "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level "
             "permissions; PutMetricData is limited to SageMaker namespaces by condition",
             findings=["Resource::*"],
         )
         acknowledge(
-            policy,
+            self.policy,
             "IAM5",
             "SageMaker names the log streams inside this endpoint's and its components' own "
-            "log groups at run time; the wildcard covers only those streams",
-            findings=[resource_finding(self, arn) for arn in log_streams],
+            "log groups at run time; the log group ARN's :* covers only those streams",
+            findings=[resource_finding(self, arn) for arn in log_group_arns],
         )

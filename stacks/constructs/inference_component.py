@@ -10,9 +10,9 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
-from constructs import Construct
+from constructs import Construct, IConstruct
 
-from model_config.schema import Compute
+from model_config.schema import ROLLING_BATCH_PERCENT, ROLLING_WAIT_S, Compute
 
 # The L1 property classes have long names; this keeps the construct readable.
 IC = sagemaker.CfnInferenceComponent
@@ -50,6 +50,7 @@ class InferenceComponent(Construct):
         endpoint: sagemaker.CfnEndpoint,
         variant_name: str,
         execution_role_arn: str,
+        role_permissions: IConstruct,
         scale_to_zero: bool,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -63,6 +64,9 @@ class InferenceComponent(Construct):
                 image=spec.image_uri, environment=spec.environment
             ),
         )
+        # CreateModel checks the role can pull the image: on a first deploy the role's policy
+        # must exist by then (as aws-cdk's sagemaker-alpha Model orders it).
+        self.model.node.add_dependency(role_permissions)
         requirements = IC.InferenceComponentComputeResourceRequirementsProperty(
             number_of_cpu_cores_required=compute.cpu_cores,
             min_memory_required_in_mb=compute.memory_mb,
@@ -88,18 +92,20 @@ class InferenceComponent(Construct):
                 copy_count=max(compute.scaling.min_copies, 1)
             ),
             deployment_config=IC.InferenceComponentDeploymentConfigProperty(
-                # Replace one copy at a time so an update never drops all capacity.
+                # Replace half the copies at a time (the API allows 5-50 % of the copy count),
+                # so an update never drops all capacity; the limit covers every batch of the
+                # largest copy count (see Compute.rolling_update_s).
                 rolling_update_policy=IC.InferenceComponentRollingUpdatePolicyProperty(
                     maximum_batch_size=IC.InferenceComponentCapacitySizeProperty(
-                        type="COPY_COUNT", value=1
+                        type="CAPACITY_PERCENT", value=ROLLING_BATCH_PERCENT
                     ),
-                    wait_interval_in_seconds=60,
-                    maximum_execution_timeout_in_seconds=compute.startup_health_check_timeout_s
-                    + compute.model_download_timeout_s
-                    + 600,
+                    wait_interval_in_seconds=ROLLING_WAIT_S,
+                    maximum_execution_timeout_in_seconds=compute.rolling_update_timeout_s,
                 )
             ),
         )
+        self.wake_policy: appscaling.StepScalingAction | None = None
+        self.no_capacity_alarm: cloudwatch.Alarm | None = None
         self.scalable_target = self._scale_copies(compute, scale_to_zero)
 
     def _scale_copies(self, compute: Compute, scale_to_zero: bool) -> appscaling.ScalableTarget:
@@ -131,20 +137,28 @@ class InferenceComponent(Construct):
             scale_out_cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_s),
         )
         if scale_to_zero:
-            self._wake_from_zero(target)
+            self._wake_from_zero(target, compute.copy_start_limit_s)
         return target
 
-    def _wake_from_zero(self, target: appscaling.ScalableTarget) -> cloudwatch.Alarm:
-        """At zero copies target tracking has no metric to act on: a refused call adds a copy."""
-        add_copy = appscaling.StepScalingAction(
+    def _wake_from_zero(self, target: appscaling.ScalableTarget, start_limit_s: int) -> None:
+        """At zero copies target tracking has no metric to act on: a refused call adds a copy.
+
+        The policy and alarm follow AWS's recipe:
+        https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.html
+        """
+        self.wake_policy = appscaling.StepScalingAction(
             self,
             "WakeFromZero",
             scaling_target=target,
             adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-            cooldown=cdk.Duration.seconds(60),
+            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+            # Refusals go on until the new copy is up (minutes). Within the cooldown, the copy
+            # being added counts toward the next +1, so one wake adds exactly one copy; the
+            # cooldown lasts as long as SageMaker lets a copy take to start.
+            cooldown=cdk.Duration.seconds(start_limit_s),
         )
-        add_copy.add_adjustment(adjustment=1, lower_bound=0)
-        alarm = cloudwatch.Alarm(
+        self.wake_policy.add_adjustment(adjustment=1, lower_bound=0)
+        self.no_capacity_alarm = cloudwatch.Alarm(
             self,
             "NoCapacityAlarm",
             alarm_description=f"{self.name} refused a request for lack of copies: add one",
@@ -160,5 +174,10 @@ class InferenceComponent(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        alarm.add_alarm_action(cw_actions.ApplicationScalingAction(add_copy))
-        return alarm
+        self.wake_on(self.no_capacity_alarm)
+
+    def wake_on(self, alarm: cloudwatch.Alarm) -> None:
+        """Let `alarm` add a copy too (another component refused a request this one serves)."""
+        if self.wake_policy is None:
+            raise ValueError(f"{self.name} does not scale to zero")
+        alarm.add_alarm_action(cw_actions.ApplicationScalingAction(self.wake_policy))

@@ -2,42 +2,55 @@
 
 from __future__ import annotations
 
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from model_config.schema import DeploymentConfig, LlmComponent, TeiComponent
-from stacks.constructs.container_images import TEI_CPU, TGI, ContainerImages, ImageRequest
+from model_config.schema import DeploymentConfig
+from stacks.constructs.container_images import ContainerImages
 from stacks.constructs.execution_role import EndpointExecutionRole
 from stacks.constructs.inference_component import ComponentSpec, InferenceComponent
+from stacks.constructs.log_groups import owned_log_group
+from stacks.constructs.serving_engines import (
+    ENGINES,
+    HOST_AMI_BY_CUDA_MAJOR,
+    TEI_KEY,
+    llm_environment,
+    tei_environment,
+    tei_image,
+)
 
 VARIANT_NAME = "AllTraffic"
-TGI_KEY = "Tgi"
-TEI_KEY = "TeiCpu"
+# Where SageMaker writes the containers' logs: one group per endpoint, one per component.
+ENDPOINT_LOGS = "/aws/sagemaker/Endpoints"
+COMPONENT_LOGS = "/aws/sagemaker/InferenceComponents"
 
 
 class ModelEndpoint(Construct):
-    """Endpoint, endpoint config, execution role and one InferenceComponent per model."""
+    """Endpoint, endpoint config, execution role, log groups and one InferenceComponent per model."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: DeploymentConfig) -> None:
         super().__init__(scope, construct_id)
         names = config.names
         self.endpoint_name = names.endpoint
+        engine = ENGINES[config.llm.engine]
         images = ContainerImages(
-            self,
-            "Images",
-            [
-                ImageRequest(TGI_KEY, TGI, config.llm.tgi_version),
-                ImageRequest(TEI_KEY, TEI_CPU, config.embedding.tei_version),
-            ],
+            self, "Images", [engine.image(config.llm), tei_image(config.embedding)]
         )
+        self.log_groups = self._log_groups(config)
         self.execution_role = EndpointExecutionRole(
             self,
             "ExecutionRole",
-            repository_arns=[images.repository_arn(TGI_KEY), images.repository_arn(TEI_KEY)],
+            # Only the repositories of the images this config runs.
+            repository_arns=[
+                images.repository_arn(engine.image_key),
+                images.repository_arn(TEI_KEY),
+            ],
             endpoint_name=names.endpoint,
-            component_names=names.component_names,
+            log_groups=list(self.log_groups.values()),
         )
+        self.host_ami = self._host_ami(images, engine.image_key)
         endpoint_config = self._endpoint_config(config)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -50,8 +63,8 @@ class ModelEndpoint(Construct):
             "LlmComponent",
             ComponentSpec(
                 name=names.llm_component,
-                image_uri=images.uri(TGI_KEY),
-                environment=self._tgi_environment(config.llm),
+                image_uri=images.uri(engine.image_key),
+                environment=self._llm_environment(config),
                 compute=config.llm,
                 accelerators=config.llm.num_gpus,
             ),
@@ -61,7 +74,7 @@ class ModelEndpoint(Construct):
             ComponentSpec(
                 name=names.embedding_component,
                 image_uri=images.uri(TEI_KEY),
-                environment=_tei_environment(config.embedding),
+                environment=tei_environment(config.embedding),
                 compute=config.embedding,
             ),
         )
@@ -72,10 +85,43 @@ class ModelEndpoint(Construct):
                 ComponentSpec(
                     name=names.reranker_component,
                     image_uri=images.uri(TEI_KEY),
-                    environment=_tei_environment(config.reranker),
+                    environment=tei_environment(config.reranker),
                     compute=config.reranker,
                 ),
             )
+        if self._scale_to_zero:
+            self._wake_together()
+
+    @property
+    def components(self) -> list[InferenceComponent]:
+        found = [self.llm_component, self.embedding_component, self.reranker_component]
+        return [component for component in found if component is not None]
+
+    def _log_groups(self, config: DeploymentConfig) -> dict[str, logs.LogGroup]:
+        names = config.names
+        group_names = {
+            "EndpointLogs": f"{ENDPOINT_LOGS}/{names.endpoint}",
+            "LlmComponentLogs": f"{COMPONENT_LOGS}/{names.llm_component}",
+            "EmbeddingComponentLogs": f"{COMPONENT_LOGS}/{names.embedding_component}",
+        }
+        if names.reranker_component:
+            group_names["RerankerComponentLogs"] = f"{COMPONENT_LOGS}/{names.reranker_component}"
+        return {
+            construct_id: owned_log_group(
+                self,
+                construct_id,
+                name=name,
+                retention_days=config.endpoint.log_retention_days,
+            )
+            for construct_id, name in group_names.items()
+        }
+
+    @staticmethod
+    def _host_ami(images: ContainerImages, llm_image_key: str) -> str:
+        cuda = images.cuda_major(llm_image_key)
+        if cuda not in HOST_AMI_BY_CUDA_MAJOR:
+            raise ValueError(f"no SageMaker host image known for a CUDA {cuda} LLM image")
+        return HOST_AMI_BY_CUDA_MAJOR[cuda]
 
     def _add_component(self, construct_id: str, spec: ComponentSpec) -> InferenceComponent:
         return InferenceComponent(
@@ -85,12 +131,27 @@ class ModelEndpoint(Construct):
             endpoint=self.endpoint,
             variant_name=VARIANT_NAME,
             execution_role_arn=self.execution_role.role.role_arn,
+            role_permissions=self.execution_role.policy,
             scale_to_zero=self._scale_to_zero,
         )
 
+    def _wake_together(self) -> None:
+        """One request after idle wakes every component it needs.
+
+        Every request embeds first and stops at the first refusal, so with all components
+        at zero the LLM and reranker would never see it: the embedder's refusal wakes them
+        too (the schema keeps them from outlasting the embedder, so they are asleep then).
+        """
+        alarm = self.embedding_component.no_capacity_alarm
+        if alarm is None:
+            raise ValueError("the embedding component has no wake-up alarm")
+        for component in self.components:
+            if component is not self.embedding_component:
+                component.wake_on(alarm)
+
     def _endpoint_config(self, config: DeploymentConfig) -> sagemaker.CfnEndpointConfig:
         endpoint = config.endpoint
-        return sagemaker.CfnEndpointConfig(
+        endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "EndpointConfig",
             # Inference components need the role here, and a variant without ModelName.
@@ -100,6 +161,7 @@ class ModelEndpoint(Construct):
                     variant_name=VARIANT_NAME,
                     instance_type=endpoint.instance_type,
                     initial_instance_count=endpoint.initial_instances,
+                    inference_ami_version=self.host_ami,
                     managed_instance_scaling=sagemaker.CfnEndpointConfig.ManagedInstanceScalingProperty(
                         status="ENABLED",
                         min_instance_count=endpoint.min_instances,
@@ -109,36 +171,22 @@ class ModelEndpoint(Construct):
                         # Long generations make round robin pile requests onto busy copies.
                         routing_strategy="LEAST_OUTSTANDING_REQUESTS"
                     ),
-                    # Sized for the largest component: the LLM's weights download and load.
-                    container_startup_health_check_timeout_in_seconds=config.llm.startup_health_check_timeout_s,
-                    model_data_download_timeout_in_seconds=config.llm.model_download_timeout_s,
+                    # No startup timeouts here: each component carries its own
+                    # (StartupParameters), so an LLM timeout change updates that component
+                    # instead of replacing the endpoint config and updating the endpoint.
                 )
             ],
         )
+        endpoint_config.node.add_dependency(self.execution_role.policy)
+        return endpoint_config
 
-    def _tgi_environment(self, llm: LlmComponent) -> dict[str, str]:
-        env = {
-            "HF_MODEL_ID": llm.model_id,
-            "SM_NUM_GPUS": str(llm.num_gpus),
-            "DTYPE": llm.dtype,
-            "MAX_INPUT_TOKENS": str(llm.max_input_tokens),
-            "MAX_TOTAL_TOKENS": str(llm.max_total_tokens),
-        }
-        if llm.max_batch_prefill_tokens:
-            env["MAX_BATCH_PREFILL_TOKENS"] = str(llm.max_batch_prefill_tokens)
-        if llm.quantize:
-            env["HF_MODEL_QUANTIZE"] = llm.quantize
-            # TGI refuses an explicit dtype together with most quantizers.
-            del env["DTYPE"]
-        if llm.hf_token_secret_name:
+    def _llm_environment(self, config: DeploymentConfig) -> dict[str, str]:
+        env = llm_environment(config.llm)
+        if config.llm.hf_token_secret_name:
             # CloudFormation resolves this dynamic reference at deploy time: the token is
             # not in the template, but it is stored in the SageMaker Model's environment.
             secret = secretsmanager.Secret.from_secret_name_v2(
-                self, "HfTokenSecret", llm.hf_token_secret_name
+                self, "HfTokenSecret", config.llm.hf_token_secret_name
             )
             env["HF_TOKEN"] = secret.secret_value.unsafe_unwrap()
         return env
-
-
-def _tei_environment(component: TeiComponent) -> dict[str, str]:
-    return {"HF_MODEL_ID": component.model_id}

@@ -10,26 +10,15 @@ from sagemaker.core import image_uris
 
 from model_config import load_config
 from stacks import constants
-from stacks.constructs.container_images import TEI_CPU, TGI, ImageRequest, image_table
+from stacks.constructs.container_images import TEI_CPU, TGI, VLLM, ImageRequest, image_table
 from tests.infrastructure.conftest import SHIPPED_MODELS, Synthesized
+from tests.infrastructure.template_queries import as_list, statements
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
 Synth = Callable[..., Synthesized]
 # The only actions AWS offers no resource-level permissions for.
 ACTIONS_WITHOUT_RESOURCES = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
-
-
-def statements(template: dict) -> list[dict]:
-    found = []
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::IAM::Policy":
-            found.extend(resource["Properties"]["PolicyDocument"]["Statement"])
-    return found
-
-
-def as_list(value: object) -> list:
-    return value if isinstance(value, list) else [value]
 
 
 @pytest.mark.parametrize("model", SHIPPED_MODELS)
@@ -49,7 +38,7 @@ def test_wildcard_resources_only_where_aws_has_no_resource_arn(synth: Synth, mod
             assert set(as_list(statement["Action"])) <= ACTIONS_WITHOUT_RESOURCES, statement
 
 
-def test_execution_role_pulls_only_the_two_dlc_repositories(synth: Synth) -> None:
+def test_execution_role_is_for_sagemaker_and_metrics_stay_in_its_namespaces(synth: Synth) -> None:
     template = synth("twin-llama-3.1-8b").template("LlmTwinInference")
     template.has_resource_properties(
         "AWS::IAM::Role",
@@ -69,19 +58,6 @@ def test_execution_role_pulls_only_the_two_dlc_repositories(synth: Synth) -> Non
                     [
                         Match.object_like(
                             {
-                                "Action": [
-                                    "ecr:BatchCheckLayerAvailability",
-                                    "ecr:BatchGetImage",
-                                    "ecr:GetDownloadUrlForLayer",
-                                ],
-                                "Resource": [
-                                    {"Fn::FindInMap": Match.array_with(["TgiRepository"])},
-                                    {"Fn::FindInMap": Match.array_with(["TeiCpuRepository"])},
-                                ],
-                            }
-                        ),
-                        Match.object_like(
-                            {
                                 "Action": "cloudwatch:PutMetricData",
                                 "Resource": "*",
                                 "Condition": {
@@ -99,34 +75,40 @@ def test_execution_role_pulls_only_the_two_dlc_repositories(synth: Synth) -> Non
 def test_execution_role_writes_only_its_own_log_groups(synth: Synth) -> None:
     result = synth("qwen2.5-32b")
     names = result.config.names
-    logs = [
-        s
-        for s in statements(result.template_json(constants.INFERENCE_STACK))
-        if "logs:PutLogEvents" in as_list(s["Action"])
+    template = result.template_json(constants.INFERENCE_STACK)
+    writes = [s for s in statements(template) if "logs:PutLogEvents" in as_list(s["Action"])]
+    assert len(writes) == 1
+    # The stack creates the groups: no logs:CreateLogGroup, so nothing recreates them later.
+    assert writes[0]["Action"] == [
+        "logs:CreateLogStream",
+        "logs:DescribeLogStreams",
+        "logs:PutLogEvents",
     ]
-    assert len(logs) == 1
-    rendered = [str(resource) for resource in logs[0]["Resource"]]
-    expected_groups = [
-        f"/aws/sagemaker/Endpoints/{names.endpoint}:*",
-        f"/aws/sagemaker/InferenceComponents/{names.llm_component}:*",
-        f"/aws/sagemaker/InferenceComponents/{names.embedding_component}:*",
-        f"/aws/sagemaker/InferenceComponents/{names.reranker_component}:*",
+    groups = {
+        logical_id: resource["Properties"]["LogGroupName"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Logs::LogGroup"
+    }
+    # Arn of a log group ends in ":*": the group and its streams, nothing else.
+    granted = [groups[resource["Fn::GetAtt"][0]] for resource in writes[0]["Resource"]]
+    assert granted == [
+        f"/aws/sagemaker/Endpoints/{names.endpoint}",
+        f"/aws/sagemaker/InferenceComponents/{names.llm_component}",
+        f"/aws/sagemaker/InferenceComponents/{names.embedding_component}",
+        f"/aws/sagemaker/InferenceComponents/{names.reranker_component}",
     ]
-    assert len(rendered) == len(expected_groups)
-    for group, resource in zip(expected_groups, rendered, strict=True):
-        assert group in resource
+    assert all(resource["Fn::GetAtt"][1] == "Arn" for resource in writes[0]["Resource"])
 
 
 def test_environment_agnostic_stack_maps_every_region_of_the_sdk_table(synth: Synth) -> None:
-    template = synth("twin-llama-3.1-8b").template_json(constants.INFERENCE_STACK)
+    template = synth("smollm2-1.7b").template_json(constants.INFERENCE_STACK)
     (mapping,) = template["Mappings"].values()
-    config = load_config()
+    config = load_config("smollm2-1.7b")
+    version = config.llm.image_version
     expected = {
-        "us-east-1": image_uris.retrieve(TGI, region="us-east-1", version=config.llm.tgi_version),
-        "eu-central-1": image_uris.retrieve(
-            TGI, region="eu-central-1", version=config.llm.tgi_version
-        ),
-        "cn-north-1": image_uris.retrieve(TGI, region="cn-north-1", version=config.llm.tgi_version),
+        "us-east-1": image_uris.retrieve(TGI, region="us-east-1", version=version),
+        "eu-central-1": image_uris.retrieve(TGI, region="eu-central-1", version=version),
+        "cn-north-1": image_uris.retrieve(TGI, region="cn-north-1", version=version),
     }
     for region, uri in expected.items():
         assert mapping[region]["TgiUri"] == uri
@@ -138,18 +120,35 @@ def test_environment_agnostic_stack_maps_every_region_of_the_sdk_table(synth: Sy
     assert len(mapping) > 20
 
 
+def test_vllm_mapping_covers_only_regions_with_every_image(synth: Synth) -> None:
+    template = synth("twin-llama-3.1-8b").template_json(constants.INFERENCE_STACK)
+    (mapping,) = template["Mappings"].values()
+    tables = [
+        set(
+            image_uris.config_for_framework(framework)["inference"]["versions"][version][
+                "registries"
+            ]
+        )
+        for framework, version in ((VLLM, "0.30.0"), (TEI_CPU, "1.8.2"))
+    ]
+    assert set(mapping) == tables[0] & tables[1]
+    assert len(mapping) > 20
+
+
 def test_region_specific_stack_gets_plain_image_uris(synth: Synth) -> None:
-    result = synth("twin-llama-3.1-8b", region="eu-west-1")
+    result = synth("smollm2-1.7b", region="eu-west-1")
     template = result.template_json(constants.INFERENCE_STACK)
     assert "Mappings" not in template
     result.template(constants.INFERENCE_STACK).has_resource_properties(
         "AWS::SageMaker::Model",
         {
-            "PrimaryContainer": {
-                "Image": image_uris.retrieve(
-                    TGI, region="eu-west-1", version=result.config.llm.tgi_version
-                )
-            }
+            "PrimaryContainer": Match.object_like(
+                {
+                    "Image": image_uris.retrieve(
+                        TGI, region="eu-west-1", version=result.config.llm.image_version
+                    )
+                }
+            )
         },
     )
 
@@ -171,7 +170,7 @@ def test_hf_token_is_a_secrets_manager_reference_not_a_literal(synth: Synth) -> 
             "PrimaryContainer": {
                 "Environment": Match.object_like(
                     {
-                        "HF_MODEL_ID": config.llm.model_id,
+                        "SM_VLLM_MODEL": config.llm.model_id,
                         "HF_TOKEN": {
                             "Fn::Join": [
                                 "",

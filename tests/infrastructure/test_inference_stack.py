@@ -78,10 +78,12 @@ def test_endpoint_config_hosts_inference_components(synth: Synth, model: str) ->
                         "MaxInstanceCount": endpoint.max_instances,
                     },
                     "RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"},
-                    "ContainerStartupHealthCheckTimeoutInSeconds": (
-                        config.llm.startup_health_check_timeout_s
+                    "InferenceAmiVersion": Match.string_like_regexp(
+                        r"^al2(023)?-ami-sagemaker-inference-gpu-"
                     ),
-                    "ModelDataDownloadTimeoutInSeconds": config.llm.model_download_timeout_s,
+                    # Each component carries its own startup timeouts (StartupParameters).
+                    "ContainerStartupHealthCheckTimeoutInSeconds": Match.absent(),
+                    "ModelDataDownloadTimeoutInSeconds": Match.absent(),
                 }
             ],
             # ml.g5 instances have NVMe storage: SageMaker rejects a KMS key there.
@@ -126,46 +128,13 @@ def test_components_have_fixed_names_and_compute_from_config(synth: Synth, model
                 },
                 "DeploymentConfig": {
                     "RollingUpdatePolicy": {
-                        "MaximumBatchSize": {"Type": "COPY_COUNT", "Value": 1},
-                        "WaitIntervalInSeconds": Match.any_value(),
+                        "MaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+                        "WaitIntervalInSeconds": 60,
                         "MaximumExecutionTimeoutInSeconds": Match.any_value(),
                     }
                 },
             },
         )
-
-
-@pytest.mark.parametrize("model", SHIPPED_MODELS)
-def test_tgi_environment_comes_from_the_config(synth: Synth, model: str) -> None:
-    config, template = inference(synth, model)
-    llm = config.llm
-    expected = {
-        "HF_MODEL_ID": llm.model_id,
-        "SM_NUM_GPUS": str(llm.num_gpus),
-        "DTYPE": llm.dtype,
-        "MAX_INPUT_TOKENS": str(llm.max_input_tokens),
-        "MAX_TOTAL_TOKENS": str(llm.max_total_tokens),
-        # bf16 on an A10G: no bitsandbytes (slow) unless a config asks for it.
-        "HF_MODEL_QUANTIZE": Match.absent(),
-    }
-    if llm.max_batch_prefill_tokens:
-        expected["MAX_BATCH_PREFILL_TOKENS"] = str(llm.max_batch_prefill_tokens)
-    template.has_resource_properties(
-        "AWS::SageMaker::Model",
-        {
-            "ExecutionRoleArn": {"Fn::GetAtt": [Match.any_value(), "Arn"]},
-            "PrimaryContainer": {
-                "Image": {"Fn::FindInMap": Match.any_value()},
-                "Environment": Match.object_equals(expected)
-                if not llm.hf_token_secret_name
-                else Match.object_like(expected),
-            },
-        },
-    )
-    template.has_resource_properties(
-        "AWS::SageMaker::Model",
-        {"PrimaryContainer": {"Environment": {"HF_MODEL_ID": config.embedding.model_id}}},
-    )
 
 
 def test_default_model_is_the_twin_on_one_a10g_in_bf16() -> None:
@@ -180,9 +149,28 @@ def test_default_model_is_the_twin_on_one_a10g_in_bf16() -> None:
 def test_large_config_shards_over_four_gpus(synth: Synth) -> None:
     config, template = inference(synth, "qwen2.5-32b")
     assert config.endpoint.instance_type == "ml.g5.12xlarge"
+    assert config.llm.engine == "vllm"
+    # Tensor parallel over every GPU the component reserves.
     template.has_resource_properties(
         "AWS::SageMaker::Model",
-        {"PrimaryContainer": {"Environment": Match.object_like({"SM_NUM_GPUS": "4"})}},
+        {
+            "PrimaryContainer": {
+                "Environment": Match.object_like({"SM_VLLM_TENSOR_PARALLEL_SIZE": "4"})
+            }
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SageMaker::InferenceComponent",
+        {
+            "InferenceComponentName": config.names.llm_component,
+            "Specification": Match.object_like(
+                {
+                    "ComputeResourceRequirements": Match.object_like(
+                        {"NumberOfAcceleratorDevicesRequired": 4}
+                    )
+                }
+            ),
+        },
     )
     template.has_resource_properties(
         "AWS::SageMaker::Model",

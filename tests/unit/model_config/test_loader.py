@@ -13,16 +13,28 @@ import pytest
 import yaml
 
 from model_config import ConfigError, available_models, load_config
+from model_config.instances import INSTANCES
 from model_config.loader import CONFIG_DIR, DEFAULT_MODEL
 from model_config.runtime_env import rag_environment
+from model_config.schema import (
+    BUFFERED_INTEGRATION_TIMEOUT_S,
+    DEADLINE_MARGIN_S,
+    ROLLING_TIMEOUT_MAX_S,
+    STREAM_INTEGRATION_TIMEOUT_MAX_S,
+    Compute,
+    Scaling,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 BASE: dict[str, Any] = yaml.safe_load((CONFIG_DIR / f"{DEFAULT_MODEL}.yaml").read_text())
+SCALES_TO_ZERO: dict[str, Any] = yaml.safe_load((CONFIG_DIR / "smollm2-1.7b.yaml").read_text())
 
 
-def write_config(tmp_path: Path, file_stem: str, **changes: Any) -> Path:
-    """The default config with dotted-path changes (value None deletes the key)."""
-    data = copy.deepcopy(BASE)
+def write_config(
+    tmp_path: Path, file_stem: str, base: dict[str, Any] | None = None, **changes: Any
+) -> Path:
+    """A shipped config (the default unless `base`) with dotted-path changes (None deletes)."""
+    data = copy.deepcopy(BASE if base is None else base)
     for dotted, value in changes.items():
         *parents, leaf = dotted.split("__")
         node = data
@@ -37,8 +49,8 @@ def write_config(tmp_path: Path, file_stem: str, **changes: Any) -> Path:
     return path
 
 
-def load_error(tmp_path: Path, **changes: Any) -> str:
-    write_config(tmp_path, "broken", **changes)
+def load_error(tmp_path: Path, base: dict[str, Any] | None = None, **changes: Any) -> str:
+    write_config(tmp_path, "broken", base, **changes)
     with pytest.raises(ConfigError) as caught:
         load_config("broken", config_dir=tmp_path)
     return str(caught.value)
@@ -85,11 +97,29 @@ def test_unknown_name_lists_the_available_configs() -> None:
             "llm.startup_health_check_timeout_s",
             "3600",
         ),
+        ({"llm__engine": "trt-llm"}, "llm.engine", "Input should be 'vllm' or 'tgi'"),
+        ({"llm__engine": None}, "(no error)", ""),
+        (
+            {"api__request_timeout_s": 26},
+            "api: request_timeout_s (26.0) gives the Lambda a 29 s timeout",
+            "use at most 25",
+        ),
+        (
+            {"api__stream_timeout_s": 897},
+            "api: stream_timeout_s (897)",
+            "use at most 896",
+        ),
+        ({"endpoint__log_retention_days": 10}, "endpoint.log_retention_days", "Input should be"),
     ],
 )
 def test_bad_config_names_file_field_and_reason(
     tmp_path: Path, changes: dict[str, Any], field: str, reason: str
 ) -> None:
+    if field == "(no error)":
+        # Leaving the engine out is not an error: vLLM is the default.
+        write_config(tmp_path, "fine", **changes)
+        assert load_config("fine", config_dir=tmp_path).llm.engine == "vllm"
+        return
     message = load_error(tmp_path, **changes)
     assert message.startswith("broken.yaml: ")
     assert field in message
@@ -125,8 +155,12 @@ def test_runtime_environment_carries_names_limits_and_prompt() -> None:
     assert env["RAG_LLM_COMPONENT"] == "qwen2-5-32b-llm"
     assert env["RAG_RERANKER_COMPONENT"] == "qwen2-5-32b-reranker"
     assert env["RAG_MAX_INPUT_TOKENS"] == "4096"
-    assert env["RAG_PROMPT_TEMPLATE"] == config.prompt_template
-    assert "RAG_RERANKER_COMPONENT" not in rag_environment(load_config())
+    assert env["RAG_LLM_ENGINE"] == "vllm"
+    assert env["RAG_SYSTEM_PROMPT"] == config.system_prompt
+    assert "RAG_PROMPT_TEMPLATE" not in env
+    default = rag_environment(load_config())
+    assert default["RAG_PROMPT_TEMPLATE"] == load_config().prompt_template
+    assert "RAG_RERANKER_COMPONENT" not in default
 
 
 def test_synth_fails_on_an_unknown_model_with_the_list() -> None:
@@ -137,3 +171,65 @@ def test_synth_fails_on_an_unknown_model_with_the_list() -> None:
     assert run.returncode != 0
     assert "model config error: unknown model config 'gpt-17'" in run.stderr
     assert "twin-llama-3.1-8b" in run.stderr
+
+
+@pytest.mark.parametrize("request_timeout_s", [5, 12.5, 24.2, 25])
+def test_deadlines_nest_below_api_gateways_29_s(request_timeout_s: float) -> None:
+    api = load_config().api.model_copy(update={"request_timeout_s": request_timeout_s})
+    api = type(api).model_validate(api.model_dump())
+    assert request_timeout_s < api.lambda_timeout_s < BUFFERED_INTEGRATION_TIMEOUT_S
+    assert api.lambda_timeout_s - request_timeout_s >= DEADLINE_MARGIN_S
+    assert api.stream_timeout_s < api.stream_lambda_timeout_s < api.stream_integration_timeout_s
+    assert api.stream_integration_timeout_s <= STREAM_INTEGRATION_TIMEOUT_MAX_S
+
+
+def test_stream_timeout_may_use_api_gateways_15_minutes(tmp_path: Path) -> None:
+    write_config(tmp_path, "longest", api__stream_timeout_s=896)
+    api = load_config("longest", config_dir=tmp_path).api
+    assert api.stream_integration_timeout_s == STREAM_INTEGRATION_TIMEOUT_MAX_S == 900
+
+
+def test_rolling_update_limit_fits_sagemakers_for_every_allowed_config() -> None:
+    """Batches of half the copies: the worst timeouts and any copy count stay below 8 hours."""
+    for max_copies in range(1, 65):
+        worst = Compute(
+            cpu_cores=1,
+            memory_mb=1024,
+            startup_health_check_timeout_s=3600,
+            model_download_timeout_s=3600,
+            scaling=Scaling(min_copies=1, max_copies=max_copies),
+        )
+        assert worst.rolling_update_timeout_s <= ROLLING_TIMEOUT_MAX_S
+    one_copy = Compute(
+        cpu_cores=1,
+        memory_mb=1024,
+        model_download_timeout_s=60,
+        startup_health_check_timeout_s=60,
+        scaling=Scaling(max_copies=1),
+    )
+    # SageMaker's floor is 600 s even when one short batch needs less.
+    assert one_copy.rolling_update_s == 180
+    assert one_copy.rolling_update_timeout_s == 600
+
+
+def test_scale_to_zero_keeps_other_components_from_outlasting_the_embedder(
+    tmp_path: Path,
+) -> None:
+    message = load_error(tmp_path, SCALES_TO_ZERO, llm__scaling__scale_in_cooldown_s=1200)
+    assert "llm.scaling.scale_in_cooldown_s must not exceed" in message
+    assert "embedding.scaling.scale_in_cooldown_s (900)" in message
+
+
+def test_component_reservations_fit_a_fifth_of_the_instance(tmp_path: Path) -> None:
+    # The sizes smollm2-1.7b used to reserve no longer pass on ml.g5.xlarge.
+    message = load_error(tmp_path, SCALES_TO_ZERO, llm__memory_mb=8192, embedding__memory_mb=2048)
+    assert "components' memory_mb add up to 10240, more than the 3276 usable on ml.g5.xlarge" in (
+        message
+    )
+    assert INSTANCES["ml.g5.xlarge"].usable_memory_mb == 3276
+    # One measured refusal: a 4096 MB component did not fit an ml.g5.xlarge.
+    assert INSTANCES["ml.g5.xlarge"].usable_memory_mb < 4096
+    for name in available_models():
+        config = load_config(name)
+        spec = INSTANCES[config.endpoint.instance_type]
+        assert sum(c.memory_mb for c in config.components.values()) <= spec.usable_memory_mb
