@@ -104,24 +104,27 @@ class DeploymentAlarms(Construct):
         )
 
     def _lambda_alarms(self, observed: ObservedDeployment) -> None:
-        function = observed.function
         at_least_one = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-        self._alarm(
-            "LambdaErrors",
-            "The RAG Lambda crashed or timed out (the app's own error answers are not errors)",
-            metric=function.metric_errors(period=FIVE_MINUTES),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=at_least_one,
-        )
-        self._alarm(
-            "LambdaThrottles",
-            "The RAG Lambda hit its concurrency limit",
-            metric=function.metric_throttles(period=FIVE_MINUTES),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=at_least_one,
-        )
+        for watched in observed.functions:
+            function = watched.function
+            if watched.alarm_on_errors:
+                self._alarm(
+                    f"LambdaErrors{watched.key}",
+                    f"The {watched.label} Lambda crashed or timed out (the app's own error "
+                    "answers are not errors)",
+                    metric=function.metric_errors(period=FIVE_MINUTES),
+                    threshold=1,
+                    evaluation_periods=1,
+                    comparison_operator=at_least_one,
+                )
+            self._alarm(
+                f"LambdaThrottles{watched.key}",
+                f"The {watched.label} Lambda hit its concurrency limit",
+                metric=function.metric_throttles(period=FIVE_MINUTES),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=at_least_one,
+            )
 
     def _endpoint_alarms(self, observed: ObservedDeployment) -> None:
         # At zero copies a few refused calls are how the endpoint wakes up; only a

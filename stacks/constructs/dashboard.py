@@ -53,7 +53,7 @@ SAVED_QUERIES: dict[str, logs.QueryString] = {
 INIT_DURATION_QUERY = (
     'filter type = "platform.report" and ispresent(record.metrics.initDurationMs)'
     " | stats count(*) as cold_starts, avg(record.metrics.initDurationMs) as avg_ms,"
-    " max(record.metrics.initDurationMs) as max_ms by bin(5m)"
+    " max(record.metrics.initDurationMs) as max_ms by @log, bin(5m)"
 )
 
 
@@ -80,7 +80,7 @@ class DeploymentDashboard(Construct):
                 f"Query{name.title().replace('-', '')}",
                 query_definition_name=f"llm-twin/{observed.config.resource_prefix}/{name}",
                 query_string=query,
-                log_groups=[observed.function_logs],
+                log_groups=observed.app_logs,
             )
             for name, query in SAVED_QUERIES.items()
         ]
@@ -109,13 +109,16 @@ class DeploymentDashboard(Construct):
         ]
 
     def _lambda_widgets(self, observed: ObservedDeployment) -> list[cloudwatch.IWidget]:
-        function = observed.function
+        functions = observed.functions
         return [
             cloudwatch.GraphWidget(
-                title="Lambda duration (ms)",
+                title="Lambda duration p50 / p95 / max (ms)",
                 width=WIDTH,
                 left=[
-                    function.metric_duration(period=FIVE_MINUTES, statistic=stat, label=stat)
+                    watched.function.metric_duration(
+                        period=FIVE_MINUTES, statistic=stat, label=f"{watched.label} {stat}"
+                    )
+                    for watched in functions
                     for stat in ("p50", "p95", "Maximum")
                 ],
             ),
@@ -123,19 +126,31 @@ class DeploymentDashboard(Construct):
                 title="Lambda errors, throttles, concurrency",
                 width=WIDTH,
                 left=[
-                    function.metric_errors(period=FIVE_MINUTES),
-                    function.metric_throttles(period=FIVE_MINUTES),
+                    metric
+                    for watched in functions
+                    for metric in (
+                        watched.function.metric_errors(
+                            period=FIVE_MINUTES, label=f"{watched.label} errors"
+                        ),
+                        watched.function.metric_throttles(
+                            period=FIVE_MINUTES, label=f"{watched.label} throttles"
+                        ),
+                    )
                 ],
                 right=[
-                    function.metric(
-                        "ConcurrentExecutions", period=FIVE_MINUTES, statistic="Maximum"
+                    watched.function.metric(
+                        "ConcurrentExecutions",
+                        period=FIVE_MINUTES,
+                        statistic="Maximum",
+                        label=f"{watched.label} concurrency",
                     )
+                    for watched in functions
                 ],
             ),
             cloudwatch.LogQueryWidget(
                 title="Lambda cold starts (init duration)",
                 width=WIDTH,
-                log_group_names=[observed.function_logs.log_group_name],
+                log_group_names=[watched.logs.log_group_name for watched in functions],
                 query_string=INIT_DURATION_QUERY,
                 view=cloudwatch.LogQueryVisualizationType.TABLE,
             ),

@@ -15,7 +15,12 @@ from aws_cdk import aws_lambda as lambda_
 
 LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
 APP_PACKAGE = "rag_app"
+# The streaming function's handler (the Lambda Web Adapter runs it): at the package root, executable.
+START_SCRIPT = "start_server.sh"
+EXECUTABLE = 0o755
 REQUIREMENTS = "requirements.txt"
+# Sources in lambda_src that are not part of this package (the authorizer has its own).
+NOT_PACKAGED = ("authorizer",)
 # Lambda's Python 3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34): both tags fit.
 PLATFORM_TAGS = {
     lambda_.Architecture.ARM_64.name: ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
@@ -76,7 +81,7 @@ def pip_command(
 
 
 def build_package(output_dir: Path, target: PackageTarget, source_dir: Path = LAMBDA_SRC) -> None:
-    """Install the runtime requirements and copy the app into `output_dir`."""
+    """Install the runtime requirements and copy the app and its start script into `output_dir`."""
     command = pip_command(output_dir, target, source_dir)
     subprocess.run(command, check=True)  # noqa: S603 - fixed arguments, our own requirements
     shutil.copytree(
@@ -85,6 +90,9 @@ def build_package(output_dir: Path, target: PackageTarget, source_dir: Path = LA
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
         dirs_exist_ok=True,
     )
+    # The mode goes into the zip as it is here (CDK's asset zip keeps each file's mode).
+    shutil.copyfile(source_dir / START_SCRIPT, output_dir / START_SCRIPT)
+    (output_dir / START_SCRIPT).chmod(EXECUTABLE)
     _prune(output_dir)
 
 
@@ -124,11 +132,12 @@ def lambda_code(
     requirement_args = " ".join(f"-r {name}" for name in target.requirement_files)
     docker_command = (
         f"pip install --no-compile {requirement_args} -t /asset-output "
-        f"&& cp -r {APP_PACKAGE} /asset-output/"
+        f"&& cp -r {APP_PACKAGE} /asset-output/ "
+        f"&& install -m 755 {START_SCRIPT} /asset-output/{START_SCRIPT}"
     )
     return lambda_.Code.from_asset(
         str(LAMBDA_SRC),
-        exclude=["**/__pycache__", "**/*.pyc"],
+        exclude=["**/__pycache__", "**/*.pyc", *NOT_PACKAGED],
         bundling=cdk.BundlingOptions(
             image=runtime.bundling_image,
             platform=architecture.docker_platform,

@@ -21,19 +21,38 @@ RAG_STEPS = ("Embed", "Search", "Rerank", "Generate", "Total")
 
 
 @dataclass(frozen=True)
+class ObservedFunction:
+    """One Lambda function of the API and how it is watched."""
+
+    # Construct id suffix and chart label; "" for the original RAG function keeps its alarms.
+    key: str
+    label: str
+    function: lambda_.IFunction
+    logs: logs.ILogGroup
+    # Writes the app's prompt traces.
+    runs_app: bool
+    # The authorizer fails by design on every request without a key: its errors are not alarms.
+    alarm_on_errors: bool = True
+
+
+@dataclass(frozen=True)
 class ObservedDeployment:
     """What monitoring looks at; the endpoint is known by name (it lives in another stack)."""
 
     config: DeploymentConfig
     rest_api: apigw.RestApi
-    function: lambda_.Function
-    function_logs: logs.ILogGroup
+    functions: tuple[ObservedFunction, ...]
     metrics_namespace: str
     service_name: str
 
     @property
     def components(self) -> list[str]:
         return self.config.names.component_names
+
+    @property
+    def app_logs(self) -> list[logs.ILogGroup]:
+        """Log groups holding the app's prompt traces."""
+        return [observed.logs for observed in self.functions if observed.runs_app]
 
     def component_metric(
         self, component: str, metric_name: str, statistic: str = cloudwatch.Stats.SUM

@@ -2,42 +2,70 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from model_config.runtime_env import rag_environment
 from model_config.schema import DeploymentConfig
 from stacks.compliance import acknowledge, resource_finding
 from stacks.constructs.lambda_bundling import lambda_code
+from stacks.constructs.log_groups import owned_log_group
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-HANDLER = "rag_app.handler.handler"
+MANGUM_HANDLER = "rag_app.handler.handler"
 OPIK_REQUIREMENTS = "requirements-opik.txt"
 ALIAS_NAME = "live"
-# Seconds the Lambda keeps after the app's own deadline to send its 504 answer.
-DEADLINE_MARGIN_S = 3
 SERVICE_NAME = "llm-twin-rag"
 METRICS_NAMESPACE = "LlmTwin"
-LOG_RETENTION = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-}
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+INVOKE = "sagemaker:InvokeEndpoint"
+INVOKE_STREAM = "sagemaker:InvokeEndpointWithResponseStream"
+
+
+@dataclass(frozen=True)
+class Frontend:
+    """How Lambda hands HTTP requests to the FastAPI app, and what that changes."""
+
+    handler: str
+    timeout_s: int
+    description: str
+    # The SageMaker runtime calls the app makes behind this frontend.
+    invoke_actions: tuple[str, ...] = (INVOKE,)
+    environment: dict[str, str] = field(default_factory=dict)
+    layers: tuple[lambda_.ILayerVersion, ...] = ()
+
+
+def mangum_frontend(config: DeploymentConfig) -> Frontend:
+    """Buffered answers through Mangum, within API Gateway's 29 s."""
+    return Frontend(
+        handler=MANGUM_HANDLER,
+        timeout_s=config.api.lambda_timeout_s,
+        description=f"LLM Twin RAG API for {config.name}",
+    )
+
+
+def rag_app_environment(config: DeploymentConfig) -> dict[str, str]:
+    """What every function running the RAG app gets, whatever its frontend."""
+    environment = {
+        **rag_environment(config),
+        # Only the secret's name: the app reads URL and API key at first use.
+        "RAG_QDRANT_SECRET_ID": config.retrieval.qdrant_secret_name,
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    opik_secret = config.monitoring.opik_secret_name
+    if opik_secret:
+        environment |= {"RAG_OPIK_ENABLED": "true", "RAG_OPIK_SECRET_ID": opik_secret}
+    return environment
 
 
 class RagFunction(Construct):
-    """The FastAPI RAG app behind Mangum, allowed to call one endpoint and read one secret."""
+    """The FastAPI RAG app behind one frontend, allowed to call one endpoint and read its secrets."""
 
     def __init__(
         self,
@@ -46,50 +74,38 @@ class RagFunction(Construct):
         *,
         config: DeploymentConfig,
         endpoint_name: str,
+        frontend: Frontend,
     ) -> None:
         super().__init__(scope, construct_id)
         api = config.api
         stack = cdk.Stack.of(self)
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=LOG_RETENTION[api.log_retention_days],
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        self.log_group = owned_log_group(self, "Logs", retention_days=api.log_retention_days)
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Runs the LLM Twin RAG API",
+            description=frontend.description,
         )
-        environment = {
-            **rag_environment(config),
-            # Only the secret's name: the app reads URL and API key at first use.
-            "RAG_QDRANT_SECRET_ID": config.retrieval.qdrant_secret_name,
-            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-        }
         opik_secret = config.monitoring.opik_secret_name
-        if opik_secret:
-            environment |= {"RAG_OPIK_ENABLED": "true", "RAG_OPIK_SECRET_ID": opik_secret}
         architecture = ARCHITECTURES[api.lambda_architecture]
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=RUNTIME,
             architecture=architecture,
-            handler=HANDLER,
+            handler=frontend.handler,
+            # One package for every frontend: the same code, bundled once.
             code=lambda_code(RUNTIME, architecture, (OPIK_REQUIREMENTS,) if opik_secret else ()),
+            layers=list(frontend.layers) or None,
             memory_size=api.lambda_memory_mb,
-            timeout=cdk.Duration.seconds(int(api.request_timeout_s) + DEADLINE_MARGIN_S),
-            environment=environment,
+            timeout=cdk.Duration.seconds(frontend.timeout_s),
+            environment={**rag_app_environment(config), **frontend.environment},
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE,
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if api.snapstart else None,
-            description=f"LLM Twin RAG API for {config.name}",
+            description=frontend.description,
         )
         # API Gateway calls the alias, so SnapStart and provisioned concurrency apply.
         self.alias = lambda_.Alias(
@@ -99,20 +115,35 @@ class RagFunction(Construct):
             version=self.function.current_version,
             provisioned_concurrent_executions=api.provisioned_concurrency or None,
         )
-        self.endpoint_arn = stack.format_arn(
-            service="sagemaker", resource="endpoint", resource_name=endpoint_name
-        )
+        # The endpoint and its components: the invoke actions also name the inference-component
+        # resource type (Service Authorization Reference, Amazon SageMaker AI).
+        self.endpoint_arns = [
+            stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name),
+            *(
+                stack.format_arn(
+                    service="sagemaker", resource="inference-component", resource_name=component
+                )
+                for component in config.names.component_names
+            ),
+        ]
         secret_names = [config.retrieval.qdrant_secret_name]
         if opik_secret:
             secret_names.append(opik_secret)
-        self._grant_least_privilege([_secret_arn(stack, name) for name in secret_names])
+        self._grant_least_privilege(
+            frontend.invoke_actions, [_secret_arn(stack, name) for name in secret_names]
+        )
 
-    def _grant_least_privilege(self, secret_arns: list[str]) -> None:
+    def _grant_least_privilege(
+        self, invoke_actions: tuple[str, ...], secret_arns: list[str]
+    ) -> None:
         self.role.add_to_policy(
             iam.PolicyStatement(
+                # InvokeEndpointWithResponseStream also checks sagemaker:InvokeEndpoint ("your
+                # IAM permissions must allow the sagemaker:InvokeEndpoint action":
+                # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpointWithResponseStream.html).
                 sid="InvokeOwnEndpoint",
-                actions=["sagemaker:InvokeEndpoint"],
-                resources=[self.endpoint_arn],
+                actions=list(invoke_actions),
+                resources=self.endpoint_arns,
             )
         )
         self.role.add_to_policy(

@@ -1,45 +1,35 @@
-"""ApiStack template: the Lambda, its IAM, and the REST API's auth, throttling and logs."""
+"""ApiStack template: the Mangum Lambda, the functions' IAM, and the REST API's auth and logs."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
 from aws_cdk.assertions import Match
 
 from model_config import load_config
-from model_config.runtime_env import rag_environment
+from model_config.schema import BUFFERED_INTEGRATION_TIMEOUT_S, DEADLINE_MARGIN_S
 from stacks import constants
-from stacks.constructs.rag_function import DEADLINE_MARGIN_S
-from stacks.constructs.rag_rest_api import INTEGRATION_TIMEOUT_S
 from tests.infrastructure.conftest import SHIPPED_MODELS, Synthesized
+from tests.infrastructure.template_queries import (
+    app_environment,
+    mangum_function,
+    resources_of_type,
+    statements,
+    streaming_function,
+)
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
 Synth = Callable[..., Synthesized]
 
 
-def lambda_function(result: Synthesized) -> dict:
-    functions = [
-        r
-        for r in result.template_json(constants.API_STACK)["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Function"
-    ]
-    assert len(functions) == 1
-    return functions[0]["Properties"]
-
-
 @pytest.mark.parametrize("model", SHIPPED_MODELS)
 def test_lambda_runtime_size_timeout_and_settings_from_config(synth: Synth, model: str) -> None:
     result = synth(model)
     config = result.config
-    environment = {
-        **rag_environment(config),
-        "RAG_QDRANT_SECRET_ID": config.retrieval.qdrant_secret_name,
-        "POWERTOOLS_SERVICE_NAME": "llm-twin-rag",
-        "POWERTOOLS_METRICS_NAMESPACE": "LlmTwin",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-    }
+    environment = app_environment(config)
     result.template(constants.API_STACK).has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -55,92 +45,148 @@ def test_lambda_runtime_size_timeout_and_settings_from_config(synth: Synth, mode
     )
 
 
-def test_timeouts_nest_so_the_caller_gets_the_apps_504(synth: Synth) -> None:
-    result = synth("twin-llama-3.1-8b")
+@pytest.mark.parametrize("model", SHIPPED_MODELS)
+def test_timeouts_nest_so_the_caller_gets_the_apps_504(synth: Synth, model: str) -> None:
+    result = synth(model)
     app_deadline = result.config.api.request_timeout_s
-    lambda_timeout = lambda_function(result)["Timeout"]
-    assert app_deadline < lambda_timeout < INTEGRATION_TIMEOUT_S
-    result.template(constants.API_STACK).has_resource_properties(
-        "AWS::ApiGateway::Method",
-        {"HttpMethod": "POST", "Integration": Match.object_like({"TimeoutInMillis": 29_000})},
-    )
-
-
-def test_no_secret_value_or_qdrant_url_in_the_template(synth: Synth) -> None:
-    result = synth("twin-llama-3.1-8b")
-    variables = lambda_function(result)["Environment"]["Variables"]
-    assert not [name for name in variables if "API_KEY" in name or name.endswith("_URL")]
-
-
-def test_lambda_may_invoke_only_its_endpoint_and_read_only_its_secret(synth: Synth) -> None:
-    result = synth("twin-llama-3.1-8b")
-    endpoint = result.config.names.endpoint
-    result.template(constants.API_STACK).has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        {
-                            "Sid": "InvokeOwnEndpoint",
-                            "Effect": "Allow",
-                            "Action": "sagemaker:InvokeEndpoint",
-                            "Resource": {
-                                "Fn::Join": [
-                                    "",
-                                    Match.array_with([f":endpoint/{endpoint}"]),
-                                ]
-                            },
-                        },
-                        {
-                            "Sid": "ReadOwnSecrets",
-                            "Effect": "Allow",
-                            "Action": "secretsmanager:GetSecretValue",
-                            "Resource": {
-                                "Fn::Join": [
-                                    "",
-                                    Match.array_with([":secret:llm-twin/qdrant-??????"]),
-                                ]
-                            },
-                        },
-                    ]
-                )
-            }
-        },
-    )
-
-
-def test_lambda_role_has_no_managed_policy_and_no_wildcard_beyond_xray(synth: Synth) -> None:
-    template = synth("twin-llama-3.1-8b").template_json(constants.API_STACK)
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::IAM::Role" and "lambda" in str(
-            resource["Properties"]["AssumeRolePolicyDocument"]
-        ):
-            assert "ManagedPolicyArns" not in resource["Properties"]
-        if resource["Type"] == "AWS::IAM::Policy":
-            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
-                if statement["Resource"] == "*":
-                    assert all(a.startswith("xray:") for a in statement["Action"]), statement
-
-
-def test_rag_and_health_require_an_api_key_by_default(synth: Synth) -> None:
-    template = synth("twin-llama-3.1-8b").template(constants.API_STACK)
+    lambda_timeout = mangum_function(result)["Timeout"]
+    assert app_deadline < lambda_timeout < BUFFERED_INTEGRATION_TIMEOUT_S == 29
+    template = result.template(constants.API_STACK)
     for method in ("POST", "GET"):
         template.has_resource_properties(
             "AWS::ApiGateway::Method",
             {
                 "HttpMethod": method,
-                "ApiKeyRequired": True,
-                "AuthorizationType": "NONE",
-                "RequestValidatorId": Match.any_value(),
                 "Integration": Match.object_like(
-                    {"Type": "AWS_PROXY", "IntegrationHttpMethod": "POST"}
+                    {
+                        "TimeoutInMillis": 29_000,
+                        "ResponseTransferMode": Match.absent(),
+                        "Uri": Match.object_like(
+                            {"Fn::Join": ["", Match.array_with(["/invocations"])]}
+                        ),
+                    }
                 ),
             },
         )
+
+
+def test_no_secret_value_or_qdrant_url_in_the_template(synth: Synth) -> None:
+    result = synth("twin-llama-3.1-8b")
+    for function in (mangum_function(result), streaming_function(result)):
+        variables = function["Environment"]["Variables"]
+        assert not [name for name in variables if "API_KEY" in name or name.endswith("_URL")]
+
+
+def invoke_statement(result: Synthesized, function_id: str) -> dict:
+    """The invoke statement of the policy attached to one function's role."""
+    template = result.template_json(constants.API_STACK)
+    (policy,) = [
+        resource
+        for logical_id, resource in resources_of_type(template, "AWS::IAM::Policy").items()
+        if logical_id.startswith(f"{function_id}Role")
+    ]
+    (statement,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "InvokeOwnEndpoint"
+    ]
+    return statement
+
+
+def arn_suffixes(resources: list[dict]) -> list[str]:
+    """The literal tail of each Fn::Join ARN, e.g. ':endpoint/name'."""
+    return [resource["Fn::Join"][1][-1] for resource in resources]
+
+
+@pytest.mark.parametrize(
+    ("function_id", "actions"),
+    [
+        (constants.RAG_FUNCTION, "sagemaker:InvokeEndpoint"),
+        (
+            constants.STREAMING_FUNCTION,
+            ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
+        ),
+    ],
+)
+def test_functions_may_invoke_only_their_endpoint_and_its_components(
+    synth: Synth, function_id: str, actions: object
+) -> None:
+    result = synth("qwen2.5-32b")
+    names = result.config.names
+    statement = invoke_statement(result, function_id)
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == actions
+    assert arn_suffixes(statement["Resource"]) == [
+        f":endpoint/{names.endpoint}",
+        f":inference-component/{names.llm_component}",
+        f":inference-component/{names.embedding_component}",
+        f":inference-component/{names.reranker_component}",
+    ]
+
+
+def test_functions_read_only_their_secret(synth: Synth) -> None:
+    template = synth("twin-llama-3.1-8b").template(constants.API_STACK)
+    found = template.find_resources(
+        "AWS::IAM::Policy",
+        {
+            "Properties": {
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [
+                            {
+                                "Sid": "ReadOwnSecrets",
+                                "Effect": "Allow",
+                                "Action": "secretsmanager:GetSecretValue",
+                                "Resource": {
+                                    "Fn::Join": [
+                                        "",
+                                        Match.array_with([":secret:llm-twin/qdrant-??????"]),
+                                    ]
+                                },
+                            }
+                        ]
+                    )
+                }
+            }
+        },
+    )
+    # The two functions that run the app; the authorizer reads no secret.
+    assert len(found) == 2
+
+
+def test_lambda_roles_have_no_managed_policy_and_no_wildcard_beyond_xray(synth: Synth) -> None:
+    template = synth("twin-llama-3.1-8b").template_json(constants.API_STACK)
+    lambda_roles = [
+        role
+        for role in resources_of_type(template, "AWS::IAM::Role").values()
+        if "lambda" in str(role["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    assert len(lambda_roles) == 3
+    for role in lambda_roles:
+        assert "ManagedPolicyArns" not in role["Properties"]
+    for statement in statements(template):
+        if statement["Resource"] == "*":
+            assert all(a.startswith("xray:") for a in statement["Action"]), statement
+
+
+def test_rag_and_health_are_buffered_and_validated(synth: Synth) -> None:
+    template = synth("twin-llama-3.1-8b").template(constants.API_STACK)
     template.has_resource_properties(
         "AWS::ApiGateway::Method",
         {"HttpMethod": "POST", "RequestModels": {"application/json": Match.any_value()}},
+    )
+    template.has_resource_properties(
+        "AWS::ApiGateway::Model",
+        {
+            "ContentType": "application/json",
+            "Schema": Match.object_like(
+                {
+                    "type": "object",
+                    "required": ["query"],
+                    "properties": {"query": {"type": "string", "minLength": 1}},
+                }
+            ),
+        },
     )
     template.has_resource_properties(
         "AWS::ApiGateway::RequestValidator",
@@ -156,12 +202,14 @@ def test_usage_plan_throttles_and_caps_each_key(synth: Synth, model: str) -> Non
     result = synth(model)
     api = result.config.api
     template = result.template(constants.API_STACK)
+    (stage_id,) = template.find_resources("AWS::ApiGateway::Stage")
     template.has_resource_properties(
         "AWS::ApiGateway::UsagePlan",
         {
             "Throttle": {"RateLimit": api.rate_limit_rps, "BurstLimit": api.burst_limit},
             "Quota": {"Limit": api.quota_per_day, "Period": "DAY"},
-            "ApiStages": [Match.object_like({"Stage": Match.any_value()})],
+            # Still attached to the stage: the authorizer's keys are checked against it.
+            "ApiStages": [Match.object_like({"Stage": {"Ref": stage_id}})],
         },
     )
     template.resource_count_is("AWS::ApiGateway::ApiKey", 1)
@@ -177,7 +225,7 @@ def test_stage_logs_json_access_logs_traces_and_throttles(synth: Synth) -> None:
     template.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {
-            "StageName": "v1",
+            "StageName": "api",
             "TracingEnabled": True,
             "AccessLogSetting": {
                 "DestinationArn": {"Fn::GetAtt": [Match.any_value(), "Arn"]},
@@ -198,52 +246,129 @@ def test_stage_logs_json_access_logs_traces_and_throttles(synth: Synth) -> None:
             ],
         },
     )
-    log_groups = template.find_resources("AWS::Logs::LogGroup")
-    assert len(log_groups) == 2
-    for log_group in log_groups.values():
-        assert log_group["Properties"]["RetentionInDays"] == api.log_retention_days
 
 
-def test_gateway_errors_use_the_apps_error_shape(synth: Synth) -> None:
-    template = synth("twin-llama-3.1-8b").template(constants.API_STACK)
+def gateway_error_bodies(result: Synthesized) -> dict[str, tuple[str | None, dict]]:
+    """Response type -> (status, the JSON body with the gateway's message as a placeholder)."""
+    template = result.template_json(constants.API_STACK)
+    found = {}
+    for response in resources_of_type(template, "AWS::ApiGateway::GatewayResponse").values():
+        properties = response["Properties"]
+        body = properties["ResponseTemplates"]["application/json"]
+        # The gateway's message is substituted as an already-quoted JSON string.
+        parsed = json.loads(body.replace("$context.error.messageString", '"<gateway message>"'))
+        found[properties["ResponseType"]] = (properties.get("StatusCode"), parsed)
+    return found
+
+
+def test_gateway_errors_use_the_apps_error_shape_and_openais_fields(synth: Synth) -> None:
+    result = synth("twin-llama-3.1-8b")
+    template = result.template(constants.API_STACK)
     template.has_resource_properties(
         "AWS::ApiGateway::GatewayResponse",
         {
             "ResponseType": "BAD_REQUEST_BODY",
             "StatusCode": "422",
             "ResponseTemplates": {
-                "application/json": Match.string_like_regexp(
-                    r'\{"error": \{"code": "invalid_request", "message": '
-                    r"\$context\.error\.messageString"
+                "application/json": '{"error": {"code": "invalid_request", "message": '
+                "$context.error.messageString, "
+                '"type": "invalid_request_error", "param": null, '
+                '"request_id": "$context.requestId"}}'
+            },
+        },
+    )
+    expected = {
+        "BAD_REQUEST_BODY": ("422", "invalid_request", "invalid_request_error"),
+        "BAD_REQUEST_PARAMETERS": ("400", "invalid_request", "invalid_request_error"),
+        "UNAUTHORIZED": ("401", "unauthorized", "authentication_error"),
+        "INVALID_API_KEY": ("401", "invalid_api_key", "authentication_error"),
+        "ACCESS_DENIED": ("403", "forbidden", "permission_error"),
+        "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found", "not_found_error"),
+        "THROTTLED": ("429", "throttled", "rate_limit_error"),
+        "QUOTA_EXCEEDED": ("429", "quota_exceeded", "rate_limit_error"),
+        "REQUEST_TOO_LARGE": ("413", "payload_too_large", "invalid_request_error"),
+        "UNSUPPORTED_MEDIA_TYPE": ("415", "unsupported_media_type", "invalid_request_error"),
+        # 4xx the table does not name keep API Gateway's status, in the same shape.
+        "DEFAULT_4XX": (None, "bad_request", "invalid_request_error"),
+        "AUTHORIZER_FAILURE": ("500", "authorizer_error", "server_error"),
+        "AUTHORIZER_CONFIGURATION_ERROR": ("500", "authorizer_error", "server_error"),
+        "INTEGRATION_TIMEOUT": ("504", "gateway_timeout", "server_error"),
+        "DEFAULT_5XX": ("502", "upstream_error", "server_error"),
+    }
+    bodies = gateway_error_bodies(result)
+    assert set(bodies) == set(expected)
+    for response_type, (status, code, error_type) in expected.items():
+        found_status, body = bodies[response_type]
+        assert found_status == status, response_type
+        assert list(body) == ["error"]
+        assert body["error"] == {
+            "code": code,
+            "message": body["error"]["message"],
+            "type": error_type,
+            "param": None,
+            "request_id": "$context.requestId",
+        }
+        assert isinstance(body["error"]["message"], str)
+
+
+def test_missing_key_answers_401_with_a_bearer_challenge(synth: Synth) -> None:
+    template = synth("twin-llama-3.1-8b").template(constants.API_STACK)
+    template.has_resource_properties(
+        "AWS::ApiGateway::GatewayResponse",
+        {
+            "ResponseType": "UNAUTHORIZED",
+            "StatusCode": "401",
+            "ResponseParameters": {"gatewayresponse.header.WWW-Authenticate": "'Bearer'"},
+            "ResponseTemplates": {
+                "application/json": Match.serialized_json(
+                    {
+                        "error": Match.object_like(
+                            {
+                                "code": "unauthorized",
+                                "message": Match.string_like_regexp("Authorization: Bearer"),
+                            }
+                        )
+                    }
                 )
             },
         },
     )
-    template.has_resource_properties(
-        "AWS::ApiGateway::GatewayResponse",
-        {"ResponseType": "INTEGRATION_TIMEOUT", "StatusCode": "504"},
-    )
-    template.has_resource_properties(
-        "AWS::ApiGateway::GatewayResponse", {"ResponseType": "THROTTLED", "StatusCode": "429"}
-    )
 
 
-def test_iam_auth_option_replaces_the_api_key(synth: Synth) -> None:
+def test_iam_auth_option_replaces_the_api_key_and_the_authorizer(synth: Synth) -> None:
     config = load_config()
     iam = config.model_copy(update={"api": config.api.model_copy(update={"auth": "iam"})})
-    template = synth(iam).template(constants.API_STACK)
-    template.has_resource_properties(
-        "AWS::ApiGateway::Method", {"HttpMethod": "POST", "AuthorizationType": "AWS_IAM"}
-    )
+    result = synth(iam)
+    template = result.template(constants.API_STACK)
+    for method in ("POST", "GET"):
+        template.has_resource_properties(
+            "AWS::ApiGateway::Method",
+            {
+                "HttpMethod": method,
+                "AuthorizationType": "AWS_IAM",
+                "AuthorizerId": Match.absent(),
+                "ApiKeyRequired": Match.absent(),
+            },
+        )
+    template.resource_count_is("AWS::ApiGateway::Authorizer", 0)
     template.resource_count_is("AWS::ApiGateway::ApiKey", 0)
     template.resource_count_is("AWS::ApiGateway::UsagePlan", 0)
+    template.has_resource_properties(
+        "AWS::ApiGateway::RestApi", {"ApiKeySourceType": Match.absent()}
+    )
+    # An unsigned request is refused by IAM, not sent to a missing route.
+    template.has_resource_properties(
+        "AWS::ApiGateway::GatewayResponse",
+        {"ResponseType": "MISSING_AUTHENTICATION_TOKEN", "StatusCode": "403"},
+    )
+    assert constants.OUTPUT_API_KEY_ID not in result.template_json(constants.API_STACK)["Outputs"]
 
 
 def test_snapstart_and_provisioned_concurrency_are_off_by_default_and_opt_in(
     synth: Synth,
 ) -> None:
     default = synth("twin-llama-3.1-8b")
-    assert "SnapStart" not in lambda_function(default)
+    assert "SnapStart" not in mangum_function(default)
     default.template(constants.API_STACK).has_resource_properties(
         "AWS::Lambda::Alias",
         {"Name": "live", "ProvisionedConcurrencyConfig": Match.absent()},
@@ -255,11 +380,18 @@ def test_snapstart_and_provisioned_concurrency_are_off_by_default_and_opt_in(
         }
     )
     result = synth(tuned)
-    assert lambda_function(result)["SnapStart"] == {"ApplyOn": "PublishedVersions"}
-    result.template(constants.API_STACK).has_resource_properties(
+    for function in (mangum_function(result), streaming_function(result)):
+        assert function["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    aliases = result.template(constants.API_STACK).find_resources(
         "AWS::Lambda::Alias",
-        {"Name": "live", "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 2}},
+        {
+            "Properties": {
+                "Name": "live",
+                "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 2},
+            }
+        },
     )
+    assert len(aliases) == 2
 
 
 def test_api_stack_names_the_endpoint_instead_of_importing_it(synth: Synth) -> None:
@@ -275,7 +407,7 @@ def test_opik_secret_turns_on_the_export_and_may_be_read(synth: Synth) -> None:
         }
     )
     result = synth(traced)
-    variables = lambda_function(result)["Environment"]["Variables"]
+    variables = mangum_function(result)["Environment"]["Variables"]
     assert variables["RAG_OPIK_ENABLED"] == "true"
     assert variables["RAG_OPIK_SECRET_ID"] == "llm-twin/opik"
     result.template(constants.API_STACK).has_resource_properties(
@@ -310,10 +442,10 @@ def test_opik_secret_turns_on_the_export_and_may_be_read(synth: Synth) -> None:
         },
     )
     # A different package (with opik) means a different asset.
-    default_code = lambda_function(synth("twin-llama-3.1-8b"))["Code"]["S3Key"]
-    assert lambda_function(result)["Code"]["S3Key"] != default_code
+    default_code = mangum_function(synth("twin-llama-3.1-8b"))["Code"]["S3Key"]
+    assert mangum_function(result)["Code"]["S3Key"] != default_code
 
 
 def test_opik_is_off_without_its_secret(synth: Synth) -> None:
-    variables = lambda_function(synth("twin-llama-3.1-8b"))["Environment"]["Variables"]
+    variables = mangum_function(synth("twin-llama-3.1-8b"))["Environment"]["Variables"]
     assert "RAG_OPIK_ENABLED" not in variables

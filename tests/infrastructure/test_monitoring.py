@@ -120,16 +120,40 @@ def test_api_and_lambda_alarms(synth: Synth) -> None:
             "DatapointsToAlarm": 2,
         },
     )
-    for metric in ("Errors", "Throttles"):
-        template.has_resource_properties(
-            "AWS::CloudWatch::Alarm",
-            {
-                "Namespace": "AWS/Lambda",
-                "MetricName": metric,
-                "Threshold": 1,
-                "AlarmActions": [{"Ref": Match.string_like_regexp("AlarmsTopic")}],
-            },
-        )
+
+
+def lambda_alarms(result: Synthesized) -> dict[str, set[str]]:
+    """Lambda metric name -> the functions (logical ids) it alarms on."""
+    template = result.template_json(constants.API_STACK)
+    found: dict[str, set[str]] = {}
+    for resource in template["Resources"].values():
+        properties = resource["Properties"]
+        if (
+            resource["Type"] != "AWS::CloudWatch::Alarm"
+            or properties.get("Namespace") != "AWS/Lambda"
+        ):
+            continue
+        assert properties["Threshold"] == 1
+        (action,) = properties["AlarmActions"]
+        assert action["Ref"].startswith("AlarmsTopic")
+        (dimension,) = properties["Dimensions"]
+        found.setdefault(properties["MetricName"], set()).add(dimension["Value"]["Ref"])
+    return found
+
+
+def test_every_function_alarms_on_throttles_and_the_app_functions_on_errors(synth: Synth) -> None:
+    result = synth(ALWAYS_ON)
+    template = result.template_json(constants.API_STACK)
+    functions = {
+        resource["Properties"]["Handler"]: logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+    app = {functions["rag_app.handler.handler"], functions["start_server.sh"]}
+    alarms = lambda_alarms(result)
+    assert alarms["Throttles"] == set(functions.values())
+    # The authorizer fails by design on every request without a key: not an alarm.
+    assert alarms["Errors"] == app
 
 
 def test_alarm_topic_is_tls_only_and_mails_when_configured(synth: Synth) -> None:
@@ -181,7 +205,11 @@ def test_saved_queries_cover_slow_empty_tokens_and_errors(synth: Synth) -> None:
                 "QueryString": Match.string_like_regexp(
                     fragment.replace("(", r"\(").replace(")", r"\)")
                 ),
-                "LogGroupNames": [{"Ref": Match.string_like_regexp("RagFunctionLogs")}],
+                # Both functions that run the app write prompt traces.
+                "LogGroupNames": [
+                    {"Ref": Match.string_like_regexp("^RagFunctionLogs")},
+                    {"Ref": Match.string_like_regexp("^StreamingRagFunctionLogs")},
+                ],
             },
         )
 

@@ -1,0 +1,1 @@
+"""Lambda REQUEST authorizer mapping OpenAI-style bearer keys to API Gateway usage-plan keys."""

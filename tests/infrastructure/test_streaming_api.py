@@ -1,0 +1,255 @@
+"""The streamed, OpenAI-compatible side of the API: Web Adapter function, STREAM routes, bearer auth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from aws_cdk.assertions import Match
+
+from model_config import load_config
+from model_config.schema import DEADLINE_MARGIN_S, STREAM_INTEGRATION_TIMEOUT_MAX_S
+from stacks import constants
+from stacks.constructs.lambda_web_adapter import LAYER_REGIONS
+from tests.infrastructure.conftest import SHIPPED_MODELS, Synthesized
+from tests.infrastructure.template_queries import (
+    AUTHORIZER_HANDLER,
+    api_function,
+    app_environment,
+    resources_of_type,
+    streaming_function,
+)
+
+pytestmark = pytest.mark.xdist_group("cdk")
+
+Synth = Callable[..., Synthesized]
+LAYER_NAMES = {"arm64": "LambdaAdapterLayerArm64", "x86_64": "LambdaAdapterLayerX86"}
+STREAMING_URI_TAIL = "/response-streaming-invocations"
+
+
+@pytest.mark.parametrize("model", SHIPPED_MODELS)
+def test_streaming_function_runs_the_app_under_the_web_adapter(synth: Synth, model: str) -> None:
+    result = synth(model)
+    api = result.config.api
+    function = streaming_function(result)
+    assert function["Runtime"] == "python3.14"
+    assert function["Architectures"] == [api.lambda_architecture]
+    assert function["Handler"] == "start_server.sh"
+    assert function["MemorySize"] == api.lambda_memory_mb
+    assert function["Timeout"] == api.stream_timeout_s + DEADLINE_MARGIN_S
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert function["Environment"]["Variables"] == {
+        **app_environment(result.config),
+        "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
+        "AWS_LWA_INVOKE_MODE": "response_stream",
+        "AWS_LWA_PORT": "8080",
+        "AWS_LWA_READINESS_CHECK_PATH": "/health",
+    }
+    # No Function URL: API Gateway calls InvokeWithResponseStream itself.
+    assert not resources_of_type(result.template_json(constants.API_STACK), "AWS::Lambda::Url")
+
+
+def test_region_agnostic_stack_picks_the_layer_of_the_deploy_region(synth: Synth) -> None:
+    result = synth("twin-llama-3.1-8b")
+    (layer,) = streaming_function(result)["Layers"]
+    assert layer == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:aws:lambda:",
+                {"Ref": "AWS::Region"},
+                ":753240598075:layer:LambdaAdapterLayerArm64:27",
+            ],
+        ]
+    }
+    # A region without the layer fails before anything is created.
+    rule = result.template_json(constants.API_STACK)["Rules"]["WebAdapterLayerRegion"]
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Contains": [list(LAYER_REGIONS), {"Ref": "AWS::Region"}]}
+
+
+def test_region_specific_stack_names_the_layer_for_its_architecture(synth: Synth) -> None:
+    config = load_config()
+    x86 = config.model_copy(
+        update={"api": config.api.model_copy(update={"lambda_architecture": "x86_64"})}
+    )
+    result = synth(x86, region="eu-west-1")
+    assert streaming_function(result)["Layers"] == [
+        "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86:27"
+    ]
+    # The region is known at synth: checked then, no deploy-time rule.
+    assert "WebAdapterLayerRegion" not in result.template_json(constants.API_STACK).get("Rules", {})
+
+
+def test_a_region_without_the_layer_fails_synth(synth: Synth) -> None:
+    with pytest.raises(Exception, match="Web Adapter layer is not published in this region"):
+        synth("twin-llama-3.1-8b", region="me-south-1")
+
+
+def streamed_methods(result: Synthesized) -> dict[str, dict]:
+    template = result.template_json(constants.API_STACK)
+    return {
+        logical_id: method["Properties"]
+        for logical_id, method in resources_of_type(template, "AWS::ApiGateway::Method").items()
+        if method["Properties"]["Integration"].get("ResponseTransferMode") == "STREAM"
+    }
+
+
+@pytest.mark.parametrize("model", SHIPPED_MODELS)
+def test_openai_routes_stream_from_the_web_adapter_function(synth: Synth, model: str) -> None:
+    result = synth(model)
+    api = result.config.api
+    template = result.template(constants.API_STACK)
+    (alias_id,) = [
+        logical_id
+        for logical_id in template.find_resources("AWS::Lambda::Alias")
+        if logical_id.startswith(constants.STREAMING_FUNCTION)
+    ]
+    stream_integration = {
+        "Type": "AWS_PROXY",
+        "IntegrationHttpMethod": "POST",
+        "ResponseTransferMode": "STREAM",
+        "TimeoutInMillis": (api.stream_timeout_s + DEADLINE_MARGIN_S + 1) * 1000,
+        "Uri": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":apigateway:",
+                    {"Ref": "AWS::Region"},
+                    ":lambda:path/2021-11-15/functions/",
+                    {"Ref": alias_id},
+                    STREAMING_URI_TAIL,
+                ],
+            ]
+        },
+    }
+    methods = streamed_methods(result)
+    assert sorted(m["HttpMethod"] for m in methods.values()) == ["GET", "POST"]
+    for method in methods.values():
+        assert method["Integration"] == stream_integration
+        assert method["Integration"]["TimeoutInMillis"] <= STREAM_INTEGRATION_TIMEOUT_MAX_S * 1000
+    resource_paths = resources_of_type(
+        result.template_json(constants.API_STACK), "AWS::ApiGateway::Resource"
+    )
+    path_parts = {r["Properties"]["PathPart"] for r in resource_paths.values()}
+    assert {"v1", "chat", "completions", "models", "rag", "health"} <= path_parts
+
+
+def test_chat_completions_body_must_be_an_object_with_messages(synth: Synth) -> None:
+    result = synth("twin-llama-3.1-8b")
+    template = result.template_json(constants.API_STACK)
+    (post,) = [m for m in streamed_methods(result).values() if m["HttpMethod"] == "POST"]
+    model = template["Resources"][post["RequestModels"]["application/json"]["Ref"]]
+    assert model["Properties"]["ContentType"] == "application/json"
+    assert model["Properties"]["Schema"] == {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "type": "object",
+        "required": ["messages"],
+        "properties": {"messages": {"type": "array", "minItems": 1}},
+    }
+    (validator_id,) = resources_of_type(template, "AWS::ApiGateway::RequestValidator")
+    assert post["RequestValidatorId"] == {"Ref": validator_id}
+
+
+@pytest.mark.parametrize("model", SHIPPED_MODELS)
+def test_every_route_takes_the_key_through_the_authorizer(synth: Synth, model: str) -> None:
+    result = synth(model)
+    template = result.template(constants.API_STACK)
+    (authorizer_id,) = template.find_resources("AWS::ApiGateway::Authorizer")
+    methods = resources_of_type(
+        result.template_json(constants.API_STACK), "AWS::ApiGateway::Method"
+    )
+    assert len(methods) == 4
+    for method in methods.values():
+        properties = method["Properties"]
+        assert properties["AuthorizationType"] == "CUSTOM"
+        assert properties["AuthorizerId"] == {"Ref": authorizer_id}
+        assert properties["ApiKeyRequired"] is True
+    # The key comes from the authorizer (either header), not only from x-api-key.
+    template.has_resource_properties(
+        "AWS::ApiGateway::RestApi",
+        {"ApiKeySourceType": "AUTHORIZER", "EndpointConfiguration": {"Types": ["REGIONAL"]}},
+    )
+
+
+def test_authorizer_is_an_uncached_request_authorizer_on_its_own_function(synth: Synth) -> None:
+    result = synth("twin-llama-3.1-8b")
+    template = result.template(constants.API_STACK)
+    function = api_function(result, AUTHORIZER_HANDLER)
+    assert function["Runtime"] == "python3.14"
+    assert function["Architectures"] == [result.config.api.lambda_architecture]
+    assert function["MemorySize"] == 128
+    assert "Layers" not in function
+    template.has_resource_properties(
+        "AWS::ApiGateway::Authorizer",
+        {
+            "Type": "REQUEST",
+            # Either header may carry the key: no cache, so no identity source is required.
+            "AuthorizerResultTtlInSeconds": 0,
+            "IdentitySource": Match.absent(),
+            "AuthorizerUri": {
+                "Fn::Join": [
+                    "",
+                    Match.array_with(
+                        [
+                            {
+                                "Fn::GetAtt": [
+                                    Match.string_like_regexp("KeyAuthorizerFunction"),
+                                    "Arn",
+                                ]
+                            },
+                            "/invocations",
+                        ]
+                    ),
+                ]
+            },
+        },
+    )
+    # API Gateway may invoke it, and only for this API's authorizers.
+    template.has_resource_properties(
+        "AWS::Lambda::Permission",
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {
+                "Fn::GetAtt": [Match.string_like_regexp("KeyAuthorizerFunction"), "Arn"]
+            },
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": {
+                "Fn::Join": ["", Match.array_with([Match.string_like_regexp("/authorizers/")])]
+            },
+        },
+    )
+
+
+def test_authorizer_role_may_only_write_its_own_logs(synth: Synth) -> None:
+    template = synth("twin-llama-3.1-8b").template_json(constants.API_STACK)
+    (policy,) = [
+        resource
+        for logical_id, resource in resources_of_type(template, "AWS::IAM::Policy").items()
+        if "KeyAuthorizer" in logical_id
+    ]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    (log_group_id,) = [
+        logical_id
+        for logical_id in resources_of_type(template, "AWS::Logs::LogGroup")
+        if logical_id.startswith("RagApiKeyAuthorizerLogs")
+    ]
+    assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statement["Resource"] == {"Fn::GetAtt": [log_group_id, "Arn"]}
+
+
+@pytest.mark.parametrize("model", SHIPPED_MODELS)
+def test_outputs_give_the_rag_url_and_the_openai_base_url(synth: Synth, model: str) -> None:
+    template = synth(model).template_json(constants.API_STACK)
+    (stage_id,) = resources_of_type(template, "AWS::ApiGateway::Stage")
+    outputs = template["Outputs"]
+    # <API url (ends with the stage and a slash)> + "rag" / + "v1"
+    for output, tail in (
+        (constants.OUTPUT_API_URL, "/rag"),
+        (constants.OUTPUT_OPENAI_BASE_URL, "/v1"),
+    ):
+        parts = outputs[output]["Value"]["Fn::Join"][1]
+        assert parts[0] == "https://"
+        assert parts[-2:] == [{"Ref": stage_id}, tail]
