@@ -1,0 +1,1 @@
+"""Capacity planning: load-test the RAG API and simulate a deployment's autoscaling."""
