@@ -7,11 +7,15 @@ AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -27,16 +31,64 @@ START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 10.0
 # Variables from the user's shell that would point the children at real AWS or other settings.
 _INHERITED_PREFIXES = ("AWS_", "RAG_")
+# What asks local mode to stop: Ctrl-C, `kill` or a supervisor, a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A no-op handler: unlike SIG_IGN, exec resets it, so children still get the default."""
+
+
+def ignore_stop_signals() -> None:
+    """From now on this process is stopping: a further stop signal asks for what is under way."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _ignore)
 
 
 def interrupt_on_termination() -> None:
-    """Make SIGTERM, and a SIGINT that a background shell set to ignored, act like Ctrl-C."""
+    """Make the first SIGTERM, SIGHUP or SIGINT act like Ctrl-C, and ignore the ones after it.
+
+    One stop often brings several signals: `make` passes a SIGTERM sent to the whole group on to
+    its child, and people press Ctrl-C twice. A second KeyboardInterrupt would cut short the
+    clean-up the first one started. SIGINT is caught even where a background shell ignores it;
+    SIGHUP stays ignored under `nohup`.
+    """
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        ignore_stop_signals()
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in STOP_SIGNALS:
+        if sig != signal.SIGHUP or signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, interrupt)
+
+
+@contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Ignore stop signals while children are being stopped, whatever the handlers were."""
+    # Handlers can only change, and KeyboardInterrupt only lands, on the main thread.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    ignore_stop_signals()
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            # None: a handler set outside Python, which cannot be put back; default is closest.
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
+@functools.cache
+def _lifeline() -> int:
+    """The read end of a pipe children watch (local.lifeline): EOF once this process is gone.
+
+    This process keeps the only write end open until it exits; os.pipe() makes both ends
+    close-on-exec, so no child inherits the write end and holds the line open.
+    """
+    read_end, _write_end = os.pipe()
+    return read_end
 
 
 class StartupError(RuntimeError):
@@ -67,24 +119,34 @@ def _child_environment(extra: dict[str, str], pythonpath: list[Path]) -> dict[st
 
 @dataclass
 class Service:
-    """One child process and the URL that answers 200 once it is ready."""
+    """One child process (`python -m module args`) and the URL that answers 200 once ready."""
 
     name: str
-    command: list[str]
+    module: str
+    args: list[str]
     env: dict[str, str]
     health_url: str
     process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def command(self) -> list[str]:
+        # Through local.lifeline, which stops the child if this process dies without doing so.
+        # `python -m` puts the working directory (REPO_ROOT) first on sys.path, whatever
+        # PYTHONPATH says, so `local` is found in the API's process too.
+        lifeline = ["-m", "local.lifeline", str(_lifeline())]
+        return [sys.executable, *lifeline, self.module, *self.args]
+
     def start(self, output: IO[bytes] | None) -> None:
-        # A session of its own: Ctrl-C reaches only the parent, which stops children in order.
-        # The command is this interpreter with fixed arguments, never user input.
+        # Children stay in this process group: Ctrl-C, a closed terminal, and a supervisor's
+        # SIGTERM or SIGKILL to the group reach them directly, even if this process cannot pass
+        # them on. The command is this interpreter with fixed arguments, never user input.
         self.process = subprocess.Popen(  # noqa: S603
             self.command,
             cwd=REPO_ROOT,
             env=self.env,
             stdout=output,
             stderr=subprocess.STDOUT if output is not None else None,
-            start_new_session=True,
+            pass_fds=(_lifeline(),),
         )
 
     @property
@@ -109,15 +171,21 @@ class Service:
         raise StartupError(f"the {self.name} was not healthy after {timeout_s:.0f} s")
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """SIGTERM, then SIGKILL after `timeout_s`; returns once the child is reaped."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        with _stop_signals_held():
+            if process.poll() is not None:
+                return
+            # SIGTERM, not SIGINT: after a Ctrl-C to the group, a second SIGINT would make
+            # uvicorn drop requests in flight. A child still loading models dies at once.
+            process.terminate()
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @dataclass
@@ -139,26 +207,27 @@ class LocalStack:
 
     def __post_init__(self) -> None:
         ports = self.ports
-        endpoint_cmd = [
-            sys.executable, "-m", "local.endpoint", "--model", self.config.name,
-            "--host", ports.host, "--port", str(ports.endpoint),
+        endpoint_args = [
+            "--model", self.config.name, "--host", ports.host, "--port", str(ports.endpoint),
         ]  # fmt: skip
         if self.gguf is not None:
-            endpoint_cmd += ["--gguf", str(self.gguf)]
+            endpoint_args += ["--gguf", str(self.gguf)]
         self.endpoint = Service(
             "local endpoint",
-            endpoint_cmd,
+            "local.endpoint",
+            endpoint_args,
             _child_environment({}, [REPO_ROOT]),
             f"{ports.endpoint_url}/ping",
         )
         api_env = api_environment(self.config, self.qdrant_path, ports, self.api_overrides)
-        api_cmd = [
-            sys.executable, "-m", "uvicorn", "rag_app.main:create_app", "--factory",
+        api_args = [
+            "rag_app.main:create_app", "--factory",
             "--host", ports.host, "--port", str(ports.api), "--log-level", "warning",
         ]  # fmt: skip
         self.api = Service(
             "RAG API",
-            api_cmd,
+            "uvicorn",
+            api_args,
             # Only lambda_src on the path, as in the Lambda package.
             _child_environment(api_env, [LAMBDA_SRC]),
             f"{ports.api_url}/health",
@@ -191,8 +260,9 @@ class LocalStack:
 
     def stop(self) -> None:
         """API first (it holds the Qdrant folder and calls the endpoint), then the endpoint."""
-        self.api.stop()
-        self.endpoint.stop()
+        with _stop_signals_held():
+            self.api.stop()
+            self.endpoint.stop()
         for log in self._logs.values():
             log.close()
         self._logs.clear()

@@ -1,24 +1,33 @@
-"""`make local`: serve the endpoint and the RAG API on this machine until Ctrl-C.
+"""`make local`: serve the endpoint and the RAG API on this machine until Ctrl-C or SIGTERM.
 
-`python -m local.run [--model NAME] [--gguf PATH] [--qdrant-path DIR]`
+`python -m local.run [--model NAME] [--gguf PATH] [--qdrant-path DIR] [--port N]`
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import time
 from pathlib import Path
 
 from local.console import fail, say, step
 from local.endpoint import reranker_notice
-from local.processes import LocalStack, StartupError, interrupt_on_termination
+from local.processes import (
+    LocalStack,
+    StartupError,
+    ignore_stop_signals,
+    interrupt_on_termination,
+)
 from local.settings import Ports, SetupError, resolve_gguf, resolve_qdrant_path
 from local.store import require_documents
 from model_config import DEFAULT_MODEL, ConfigError, DeploymentConfig, load_config
 
 EXAMPLE_QUERY = "How many lantern moths were counted on Skerry Holm in 2023?"
+# Ports for `make local` and `make demo`, which pass no options.
+API_PORT_ENV = "LOCAL_API_PORT"
+ENDPOINT_PORT_ENV = "LOCAL_ENDPOINT_PORT"
 
 
 def parser(prog: str, description: str | None) -> argparse.ArgumentParser:
@@ -27,8 +36,19 @@ def parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model config name")
     parser.add_argument("--gguf", type=Path, help="GGUF file (default: $LOCAL_LLM_GGUF or SmolLM2)")
     parser.add_argument("--qdrant-path", help="embedded Qdrant folder (default: .local/qdrant)")
-    parser.add_argument("--port", type=int, default=Ports.api, help="API port")
-    parser.add_argument("--endpoint-port", type=int, default=Ports.endpoint)
+    # argparse converts a string default with `type`, so a bad variable is a usage error.
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=os.environ.get(API_PORT_ENV, Ports.api),
+        help=f"API port (default: ${API_PORT_ENV} or {Ports.api})",
+    )
+    parser.add_argument(
+        "--endpoint-port",
+        type=int,
+        default=os.environ.get(ENDPOINT_PORT_ENV, Ports.endpoint),
+        help=f"local endpoint port (default: ${ENDPOINT_PORT_ENV} or {Ports.endpoint})",
+    )
     return parser
 
 
@@ -72,27 +92,57 @@ def curl_example(ports: Ports) -> str:
     )
 
 
+def openai_example(ports: Ports, model_id: str) -> str:
+    """The question streamed through the `openai` SDK; unindented so it pastes into Python."""
+    message = {"role": "user", "content": EXAMPLE_QUERY}
+    return (
+        "from openai import OpenAI\n"
+        f'client = OpenAI(base_url="{ports.api_url}/v1", api_key="local")\n'
+        "stream = client.chat.completions.create(\n"
+        f"    model={json.dumps(model_id)},\n"
+        f"    messages=[{json.dumps(message)}],\n"
+        "    stream=True,\n"
+        ")\n"
+        "for chunk in stream:\n"
+        '    print(chunk.choices[0].delta.content or "", end="", flush=True)'
+    )
+
+
+def ready_message(ports: Ports, config: DeploymentConfig) -> str:
+    return (
+        f"Ready. Try:\n  {curl_example(ports)}\n"
+        "or, with the openai SDK (any api_key: local mode has no auth):\n"
+        f"{openai_example(ports, config.llm.model_id)}\n"
+        "Press Ctrl-C to stop."
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser("python -m local.run", __doc__).parse_args(argv)
     interrupt_on_termination()
-    config, gguf, qdrant_path = prepare(args)
+    stack: LocalStack | None = None
     try:
-        counts = require_documents(qdrant_path, config.retrieval.collections)
-    except SetupError as err:
-        fail(str(err))
-    say("Qdrant store " + ", ".join(f"{name}: {n} points" for name, n in counts.items()))
-    ports = Ports(endpoint=args.endpoint_port, api=args.port)
-    stack = LocalStack(config, qdrant_path, ports, gguf)
-    try:
+        config, gguf, qdrant_path = prepare(args)
+        try:
+            counts = require_documents(qdrant_path, config.retrieval.collections)
+        except SetupError as err:
+            fail(str(err))
+        say("Qdrant store " + ", ".join(f"{name}: {n} points" for name, n in counts.items()))
+        ports = Ports(endpoint=args.endpoint_port, api=args.port)
+        stack = LocalStack(config, qdrant_path, ports, gguf)
         start(stack)
-        say(f"Ready. Try:\n  {curl_example(ports)}\nPress Ctrl-C to stop.")
+        say(ready_message(ports, config))
         while (dead := stack.exited()) is None:
             time.sleep(0.5)
+        # Stopping from here on: a signal now must not cut the clean-up short.
+        ignore_stop_signals()
         say(f"the {dead.name} stopped unexpectedly; shutting down")
     except KeyboardInterrupt:
+        # Ctrl-C, SIGTERM or SIGHUP: a requested stop, so exit code 0 and no traceback.
         say("stopping")
     finally:
-        stack.stop()
+        if stack is not None:
+            stack.stop()
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ def test_run_serves_until_ctrl_c(store_copy: Path) -> None:
         output = _wait_for(_lines(process), "Press Ctrl-C to stop.", timeout_s=180)
         text = "".join(output)
         assert f"curl -s -X POST http://127.0.0.1:{api_port}/rag" in text
+        assert f'OpenAI(base_url="http://127.0.0.1:{api_port}/v1", api_key=' in text
         assert "Loading LLM" in text
         response = httpx.post(
             f"http://127.0.0.1:{api_port}/rag",
