@@ -114,7 +114,9 @@ class RagPipeline:
         return cls(
             settings,
             runtime=SageMakerRuntime(
-                settings.endpoint_name, read_timeout_s=settings.request_timeout_s
+                settings.endpoint_name,
+                read_timeout_s=settings.request_timeout_s,
+                stream_read_timeout_s=settings.stream_timeout_s,
             ),
             store=QdrantStore(settings),
             tracer=create_trace_emitter(settings.opik_enabled, settings.opik_secret_id),

@@ -28,36 +28,58 @@ THROTTLED_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyReques
 
 
 class SageMakerRuntime:
-    """One endpoint's runtime client, created at first use and shared by all requests."""
+    """One endpoint's runtime clients, created at first use and shared by all requests.
 
-    def __init__(self, endpoint_name: str, *, read_timeout_s: float) -> None:
+    Two clients, as they wait differently: a buffered call gets its whole answer within
+    `read_timeout_s`; a stream may wait `stream_read_timeout_s` for a part (its first part
+    comes only after the model has read the whole prompt).
+    """
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        *,
+        read_timeout_s: float,
+        stream_read_timeout_s: float | None = None,
+    ) -> None:
         self.endpoint_name = endpoint_name
         self.read_timeout_s = read_timeout_s
+        self.stream_read_timeout_s = stream_read_timeout_s or read_timeout_s
         self._client: Any = None
+        self._stream_client: Any = None
         self._lock = threading.Lock()
 
     @property
     def opened(self) -> bool:
-        """Whether the client exists yet (nothing is created before the first call)."""
-        return self._client is not None
+        """Whether a client exists yet (nothing is created before the first call)."""
+        return self._client is not None or self._stream_client is not None
 
     @property
     def client(self) -> Any:
-        """The boto3 client; the first call pays for importing and building it."""
+        """The client of buffered calls; the first call pays for importing and building it."""
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._create_client()
+                    self._client = self._create_client(self.read_timeout_s)
         return self._client
 
-    def _create_client(self) -> Any:
+    @property
+    def stream_client(self) -> Any:
+        """The client of streamed calls."""
+        if self._stream_client is None:
+            with self._lock:
+                if self._stream_client is None:
+                    self._stream_client = self._create_client(self.stream_read_timeout_s)
+        return self._stream_client
+
+    def _create_client(self, read_timeout_s: float) -> Any:
         # Imported here: boto3 would add ~0.2 s to every cold start before the first request.
         import boto3  # type: ignore[import-untyped]
         from botocore.config import Config  # type: ignore[import-untyped]
 
         config = Config(
             connect_timeout=CONNECT_TIMEOUT_S,
-            read_timeout=self.read_timeout_s,
+            read_timeout=read_timeout_s,
             retries={"mode": "adaptive", "max_attempts": MAX_RETRIES},
             max_pool_connections=MAX_POOL_CONNECTIONS,
         )
@@ -96,7 +118,7 @@ class SageMakerRuntime:
 
     def _open_stream(self, component: str, payload: dict[str, Any], role: str) -> Any:
         try:
-            response = self.client.invoke_endpoint_with_response_stream(
+            response = self.stream_client.invoke_endpoint_with_response_stream(
                 EndpointName=self.endpoint_name,
                 InferenceComponentName=component,
                 ContentType="application/json",
@@ -150,7 +172,7 @@ class ResponseStream:
                     put(part)
         except Exception as err:
             if not self._closed.is_set():
-                put(_public(err, self._role))
+                put(_stream_error(err, self._role))
         finally:
             put(self._END)
 
@@ -169,10 +191,19 @@ class ResponseStream:
                 self._events.close()
 
 
-def _public(err: Exception, role: str) -> Exception:
-    """The public error for `err`, or `err` itself when it is not a known upstream failure."""
+def _stream_error(err: Exception, role: str) -> Exception:
+    """The public error for a stream that broke while it was being read."""
     public = translate_error(err, role)
-    return public if public is not None else err
+    if public is not None:
+        return public
+    # Mid-stream, botocore hands on urllib3's own errors (read timeout, dropped connection).
+    from urllib3.exceptions import HTTPError, ReadTimeoutError
+
+    if isinstance(err, (ReadTimeoutError, TimeoutError)):
+        return UpstreamTimedOut(f"The {role} stopped sending its answer.", detail=repr(err))
+    if isinstance(err, (HTTPError, OSError)):
+        return UpstreamFailed(f"The {role} stream broke.", detail=repr(err))
+    return err
 
 
 def translate_error(err: Exception, role: str) -> RagError | None:

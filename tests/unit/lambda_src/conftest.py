@@ -138,7 +138,7 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def fake_sagemaker(app: FastAPI) -> FakeSageMaker:
     fake = FakeSageMaker()
-    fake.install(app.state.pipeline.runtime.client)
+    fake.install(app.state.pipeline.runtime)
     return fake
 
 

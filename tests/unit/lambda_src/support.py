@@ -343,11 +343,18 @@ class FakeSageMaker:
         self.stream_error: str | None = None
         self._lock = threading.Lock()
 
-    def install(self, client: Any) -> None:
-        client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", self._send)
-        client.meta.events.register(
-            "before-send.sagemaker-runtime.InvokeEndpointWithResponseStream", self._send_stream
+    def install(self, runtime: Any) -> None:
+        """Answer the calls of a SageMakerRuntime's clients (or of one boto3 client)."""
+        clients = (
+            [runtime.client, runtime.stream_client]
+            if hasattr(runtime, "stream_client")
+            else [runtime]
         )
+        for client in clients:
+            client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", self._send)
+            client.meta.events.register(
+                "before-send.sagemaker-runtime.InvokeEndpointWithResponseStream", self._send_stream
+            )
 
     def _record(self, request: AWSPreparedRequest) -> tuple[str, Any]:
         component = request.headers["X-Amzn-SageMaker-Inference-Component"]

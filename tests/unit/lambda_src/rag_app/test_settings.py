@@ -243,7 +243,9 @@ def test_chat_format_needs_a_system_prompt_with_only_the_context(
         load_settings()
 
     monkeypatch.setenv("RAG_SYSTEM_PROMPT", "Context: {context}\nQuestion: {query}")
-    with pytest.raises(SettingsError, match=r"RAG_SYSTEM_PROMPT: use exactly the placeholders \{context\}"):
+    with pytest.raises(
+        SettingsError, match=r"RAG_SYSTEM_PROMPT: use exactly the placeholders \{context\}"
+    ):
         load_settings()
 
     monkeypatch.setenv("RAG_SYSTEM_PROMPT", "Answer from: {context}")
@@ -259,7 +261,9 @@ def test_a_prompt_the_format_would_ignore_is_refused(
         load_settings()
 
 
-@pytest.mark.parametrize(("name", "value"), [("RAG_LLM_ENGINE", "sglang"), ("RAG_PROMPT_FORMAT", "raw")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("RAG_LLM_ENGINE", "sglang"), ("RAG_PROMPT_FORMAT", "raw")]
+)
 def test_unknown_engine_or_format_is_named(
     rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:

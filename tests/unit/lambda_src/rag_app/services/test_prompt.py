@@ -159,7 +159,9 @@ def test_template_history_and_instructions_fill_the_query_slot() -> None:
 
 def test_chat_format_sends_messages_with_the_context_in_the_system_message() -> None:
     conversation = Conversation(
-        "q2?", history=(Message("user", "q1?"), Message("assistant", "a1")), instructions=("Be brief.",)
+        "q2?",
+        history=(Message("user", "q1?"), Message("assistant", "a1")),
+        instructions=("Be brief.",),
     )
 
     prompt = chat(1000).build(conversation, [chunk("alpha"), chunk("beta")])

@@ -11,7 +11,9 @@ from rag_app.services.sse import SseDecoder, StopTrimmer
 def test_events_from_lines_with_either_line_ending() -> None:
     decoder = SseDecoder()
 
-    events = decoder.feed(b"data: one\r\n\r\ndata:two\n: a comment\nevent: x\n\ndata: a\ndata: b\n\n")
+    events = decoder.feed(
+        b"data: one\r\n\r\ndata:two\n: a comment\nevent: x\n\ndata: a\ndata: b\n\n"
+    )
 
     assert events == ["one", "two", "a\nb"]
 

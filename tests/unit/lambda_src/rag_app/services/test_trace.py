@@ -159,7 +159,7 @@ def test_opik_receives_each_trace(
     monkeypatch.setitem(sys.modules, "opik", fake_module)
     monkeypatch.setenv("RAG_OPIK_ENABLED", "true")
     app = make_app()
-    FakeSageMaker(answer_text="Opik sees this.").install(app.state.pipeline.runtime.client)
+    FakeSageMaker(answer_text="Opik sees this.").install(app.state.pipeline.runtime)
 
     with TestClient(app) as client:
         response = client.post("/rag", json={"query": "traced?"})

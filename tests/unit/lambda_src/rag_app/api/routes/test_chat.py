@@ -36,7 +36,7 @@ def chat_body(**extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def use_engine(
     monkeypatch: pytest.MonkeyPatch, make_app: Callable[[], FastAPI]
-) -> Callable[..., tuple[TestClient, FakeSageMaker]]:
+) -> Iterator[Callable[..., tuple[TestClient, FakeSageMaker]]]:
     """An app for an engine and prompt format, with a fake SageMaker behind it."""
     clients: list[TestClient] = []
 
@@ -50,12 +50,12 @@ def use_engine(
             monkeypatch.setenv("RAG_SYSTEM_PROMPT", SYSTEM_PROMPT)
         app = make_app()
         fake = FakeSageMaker(engine=engine, **fake_options)
-        fake.install(app.state.pipeline.runtime.client)
+        fake.install(app.state.pipeline.runtime)
         client = TestClient(app, raise_server_exceptions=False)
         clients.append(client)
         return client, fake
 
-    yield use  # type: ignore[misc]
+    yield use
     for client in clients:
         client.close()
 
@@ -322,19 +322,24 @@ def test_a_question_over_the_input_budget_is_422(client: TestClient) -> None:
 @pytest.fixture
 def no_capacity_llm(
     use_engine: Callable[..., tuple[TestClient, FakeSageMaker]],
-) -> Iterator[TestClient]:
+) -> TestClient:
     client, fake = use_engine("vllm")
 
     def refuse() -> None:
         from botocore.exceptions import ClientError
 
         raise ClientError(
-            {"Error": {"Code": "ValidationError", "Message": "Inference Component has no capacity"}},
+            {
+                "Error": {
+                    "Code": "ValidationError",
+                    "Message": "Inference Component has no capacity",
+                }
+            },
             "InvokeEndpointWithResponseStream",
         )
 
     fake.on_generate = refuse
-    yield client
+    return client
 
 
 @pytest.mark.parametrize("stream", [False, True])
