@@ -1,4 +1,4 @@
-"""The model containers behind the local endpoint: TGI on llama.cpp and TEI on MiniLM.
+"""The model containers behind the local endpoint: TGI or vLLM on llama.cpp, TEI on MiniLM.
 
 Each answers like its real container would over HTTP: a status, a content type and body
 chunks. The LLM runs on one dedicated thread (llama.cpp is not thread-safe) and the embedder
@@ -12,14 +12,14 @@ import contextlib
 import functools
 import json
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from local import tei, tgi
+from local import openai_api, tei, tgi
 from local.embedder import Embedder
-from local.llm import LlamaEngine
+from local.llm import Engine, GeneratedToken
 
 
 @dataclass
@@ -52,14 +52,104 @@ def _json(status: int, payload: Any, stats: dict[str, Any]) -> ContainerResponse
     )
 
 
-class TgiContainer:
-    """TGI's `/invocations`: JSON answers, or server-sent events when `"stream": true`."""
+class GenerationJob(Protocol):
+    """One validated generation request, run on the LLM thread in the engine's contract."""
+
+    stream: bool
+    stats: dict[str, Any]
+
+    def answer(self, cancel: threading.Event) -> tuple[int, Any]:
+        """Status and JSON body of the whole answer."""
+        ...
+
+    def events(self, cancel: threading.Event) -> Iterator[bytes]:
+        """Server-sent events, produced as the tokens come."""
+        ...
+
+    def failed(self, err: Exception) -> bytes:
+        """The event that ends a stream which broke after it started."""
+        ...
+
+
+class TgiJob:
+    """TGI's generate contract (`{"inputs", "parameters"}`)."""
+
+    def __init__(self, engine: Engine, valid: tgi.ValidRequest, stats: dict[str, Any]):
+        self.engine, self.valid, self.stats = engine, valid, stats
+        self.stream = valid.request.stream
+        self.state = tgi.Generation()
+
+    def _run(self, cancel: threading.Event) -> Iterator[GeneratedToken]:
+        try:
+            yield from tgi.generate(self.engine, self.valid, self.state, cancel)
+        finally:
+            self.stats.update(
+                generated_tokens=len(self.state.tokens),
+                finish_reason=self.state.finish_reason,
+                generated_text=self.state.text,
+            )
+
+    def answer(self, cancel: threading.Event) -> tuple[int, Any]:
+        for _ in self._run(cancel):
+            pass
+        return 200, tgi.response_body(self.valid, self.state)
+
+    def events(self, cancel: threading.Event) -> Iterator[bytes]:
+        for token in self._run(cancel):
+            yield tgi.stream_event(self.valid, token, self.state)
+
+    def failed(self, err: Exception) -> bytes:
+        return tgi.sse_event(_tgi_generation_error(err).body())
+
+
+class OpenAiJob:
+    """OpenAI completions and chat completions, as vLLM serves them."""
+
+    def __init__(self, engine: Engine, valid: openai_api.ValidRequest, stats: dict[str, Any]):
+        self.engine, self.valid, self.stats = engine, valid, stats
+        self.stream = valid.request.stream
+        self.state = openai_api.Completion()
+
+    def _run(self, cancel: threading.Event) -> Iterator[str]:
+        try:
+            yield from openai_api.generate(self.engine, self.valid, self.state, cancel)
+        finally:
+            self.stats.update(
+                generated_tokens=self.state.tokens,
+                finish_reason=self.state.finish_reason,
+                generated_text=self.state.text,
+            )
+
+    def answer(self, cancel: threading.Event) -> tuple[int, Any]:
+        for _ in self._run(cancel):
+            pass
+        return 200, openai_api.response_body(self.valid, self.state)
+
+    def events(self, cancel: threading.Event) -> Iterator[bytes]:
+        writer = openai_api.StreamWriter(self.valid)
+        yield writer.first()
+        for delta in self._run(cancel):
+            yield writer.delta(delta)
+        yield writer.end(self.state)
+
+    def failed(self, err: Exception) -> bytes:
+        return openai_api.StreamWriter(self.valid).error(f"Request failed during generation: {err}")
+
+
+def _tgi_generation_error(err: Exception) -> tgi.TgiError:
+    return tgi.TgiError(424, f"Request failed during generation: {err}", "generation")
+
+
+class LlmContainer:
+    """The LLM's `/invocations` in the contract of the configured engine (TGI or vLLM)."""
 
     kind = "llm"
 
-    def __init__(self, engine: LlamaEngine, limits: tgi.Limits) -> None:
+    def __init__(self, engine: Engine, limits: tgi.Limits, dialect: str, served_model: str) -> None:
         self.engine = engine
         self.limits = limits
+        self.dialect = dialect
+        self.served_model = served_model
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
 
     def close(self) -> None:
@@ -67,12 +157,31 @@ class TgiContainer:
 
     async def invoke(self, body: bytes, cancel: threading.Event) -> ContainerResponse:
         stats: dict[str, Any] = {}
+        # Parsing and tokenizing happen off the LLM thread, as in the real routers.
+        accepted = await asyncio.to_thread(self._accept, body, stats)
+        if isinstance(accepted, ContainerResponse):
+            return accepted
+        job = accepted
+        if job.stream:
+            return ContainerResponse(200, "text/event-stream", self._stream(job, cancel), stats)
+        loop = asyncio.get_running_loop()
+        try:
+            status, answer = await loop.run_in_executor(self._executor, self._answer, job, cancel)
+        except Exception as err:
+            return self._failure(err, stats)
+        return _json(status, answer, stats)
+
+    def _accept(self, body: bytes, stats: dict[str, Any]) -> GenerationJob | ContainerResponse:
+        if self.dialect == "vllm":
+            return self._accept_openai(body, stats)
+        return self._accept_tgi(body, stats)
+
+    def _accept_tgi(self, body: bytes, stats: dict[str, Any]) -> GenerationJob | ContainerResponse:
         request: tgi.GenerateRequest | None = None
         try:
             request = tgi.parse_request(body)
             stats["request"] = json.loads(body)
-            # Tokenizing happens off the LLM thread, as in TGI's router: no queueing for it.
-            valid = await asyncio.to_thread(tgi.validate, request, self.engine, self.limits)
+            valid = tgi.validate(request, self.engine, self.limits)
         except tgi.TgiError as err:
             stats["error"] = err.message
             if request is not None and request.stream:
@@ -82,37 +191,41 @@ class TgiContainer:
                 )
             return _json(err.status, err.body(), stats)
         stats["input_tokens"] = len(valid.input_ids)
-        if request.stream:
-            chunks = self._stream(valid, stats, cancel)
-            return ContainerResponse(200, "text/event-stream", chunks, stats)
-        loop = asyncio.get_running_loop()
-        try:
-            state = await loop.run_in_executor(self._executor, self._complete, valid, cancel)
-        except Exception as err:
-            failure = tgi.TgiError(424, f"Request failed during generation: {err}", "generation")
-            stats["error"] = failure.message
-            return _json(failure.status, failure.body(), stats)
-        self._record(stats, state)
-        return _json(200, tgi.response_body(valid, state), stats)
+        return TgiJob(self.engine, valid, stats)
 
-    def _complete(self, valid: tgi.ValidRequest, cancel: threading.Event) -> tgi.Generation:
-        state = tgi.Generation()
-        if cancel.is_set():
-            # Given up on while it waited for the LLM thread: skip the work.
-            return state
-        for _ in tgi.generate(self.engine, valid, state, cancel):
-            pass
-        return state
+    def _accept_openai(
+        self, body: bytes, stats: dict[str, Any]
+    ) -> GenerationJob | ContainerResponse:
+        try:
+            request = openai_api.parse_request(body)
+            stats["request"] = json.loads(body)
+            valid = openai_api.validate(
+                request, self.engine, self.limits.max_total_tokens, self.served_model
+            )
+        except openai_api.OpenAiError as err:
+            # vLLM validates before it starts a stream: the error is a plain JSON answer.
+            stats["error"] = err.message
+            return _json(err.status, err.body(), stats)
+        stats["input_tokens"] = len(valid.input_ids)
+        return OpenAiJob(self.engine, valid, stats)
 
     @staticmethod
-    def _record(stats: dict[str, Any], state: tgi.Generation) -> None:
-        stats["generated_tokens"] = len(state.tokens)
-        stats["finish_reason"] = state.finish_reason
-        stats["generated_text"] = state.text
+    def _answer(job: GenerationJob, cancel: threading.Event) -> tuple[int, Any]:
+        if cancel.is_set():
+            # Given up on while it waited for the LLM thread: skip the work.
+            return 499, {}
+        return job.answer(cancel)
 
-    async def _stream(
-        self, valid: tgi.ValidRequest, stats: dict[str, Any], cancel: threading.Event
-    ) -> AsyncIterator[bytes]:
+    def _failure(self, err: Exception, stats: dict[str, Any]) -> ContainerResponse:
+        if self.dialect == "vllm":
+            failure = openai_api.OpenAiError(f"Request failed during generation: {err}", status=500)
+            stats["error"] = failure.message
+            return _json(failure.status, failure.body(), stats)
+        tgi_failure = _tgi_generation_error(err)
+        stats["error"] = tgi_failure.message
+        return _json(tgi_failure.status, tgi_failure.body(), stats)
+
+    async def _stream(self, job: GenerationJob, cancel: threading.Event) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
@@ -125,16 +238,12 @@ class TgiContainer:
             try:
                 if cancel.is_set():
                     return
-                state = tgi.Generation()
-                for token in tgi.generate(self.engine, valid, state, cancel):
-                    send(tgi.stream_event(valid, token, state))
-                self._record(stats, state)
+                for event in job.events(cancel):
+                    if event:
+                        send(event)
             except Exception as err:
-                failure = tgi.TgiError(
-                    424, f"Request failed during generation: {err}", "generation"
-                )
-                stats["error"] = failure.message
-                send(tgi.sse_event(failure.body()))
+                job.stats["error"] = f"Request failed during generation: {err}"
+                send(job.failed(err))
             finally:
                 send(None)
 

@@ -1,18 +1,22 @@
 """`make demo`: ingest the sample corpus if needed, start everything, ask one question, stop.
 
+The question goes through the OpenAI-compatible route with the official `openai` SDK, and
+the answer is printed token by token as it streams in.
+
 `python -m local.demo [--model NAME] [--question TEXT]`
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-import httpx
+import openai
 
 from local.console import fail, say, step
 from local.corpus import CorpusError
 from local.ingest import ingest
-from local.processes import LocalStack, interrupt_on_termination
+from local.processes import LocalStack, ignore_stop_signals, interrupt_on_termination
 from local.run import EXAMPLE_QUERY, parser, prepare, start
 from local.settings import LOG_DIR, SAMPLE_CORPUS, Ports, SetupError
 from local.store import count_points
@@ -20,11 +24,31 @@ from local.store import count_points
 ASK_TIMEOUT_S = 120.0
 
 
-def show(answer: dict[str, Any]) -> None:
-    """The answer and where its context came from."""
-    print("\nAnswer:\n  " + str(answer.get("answer", "")).strip().replace("\n", "\n  "))
+def stream_answer(client: openai.OpenAI, model: str, question: str) -> list[dict[str, Any]]:
+    """Print the answer as its tokens arrive; returns the sources of the last chunk."""
+    stream = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": question}], stream=True
+    )
+    sources: list[dict[str, Any]] = []
+    print("\nAnswer:\n  ", end="", flush=True)
+    started = False
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        text = chunk.choices[0].delta.content or ""
+        if not started:
+            text, started = text.lstrip(), bool(text.strip())
+        print(text.replace("\n", "\n  "), end="", flush=True)
+        if chunk.choices[0].finish_reason is not None:
+            sources = (chunk.model_extra or {}).get("sources", [])
+    print()
+    return sources
+
+
+def show_sources(sources: list[dict[str, Any]]) -> None:
+    """Where the answer's context came from."""
     print("\nSources:")
-    for source in answer.get("sources", []):
+    for source in sources:
         where = source.get("link") or source.get("platform") or "-"
         print(
             f"  {source.get('score', 0):.3f}  {source.get('collection')}  {where}"
@@ -55,24 +79,30 @@ def main(argv: list[str] | None = None) -> None:
     say(f"the API's log goes to {api_log}")
     try:
         start(stack)
-        say(f"POST {ports.api_url}/rag  {{'query': {args.question!r}}}")
-        with step("Waiting for the answer"):
-            response = httpx.post(
-                f"{ports.api_url}/rag", json={"query": args.question}, timeout=ASK_TIMEOUT_S
-            )
-        if response.status_code != 200:
-            fail(f"the API answered {response.status_code}: {response.text}")
-        show(response.json())
-        if "<|im_start|>" not in config.prompt_template:
+        say(f"POST {ports.api_url}/v1/chat/completions (streamed)  {args.question!r}")
+        # Local mode has no API key; the SDK wants one all the same.
+        with openai.OpenAI(
+            base_url=f"{ports.api_url}/v1", api_key="local", max_retries=0, timeout=ASK_TIMEOUT_S
+        ) as client:
+            sources = stream_answer(client, config.llm.model_id, args.question)
+        show_sources(sources)
+        if config.prompt_format == "template" and "<|im_start|>" not in (
+            config.prompt_template or ""
+        ):
             say(
                 f"tip: {config.name}'s prompt template is not the local model's chat format; "
                 "`make demo MODEL=smollm2-1.7b` uses SmolLM2's own format and answers better"
             )
-    except httpx.HTTPError as err:
+    except openai.APIStatusError as err:
+        print(file=sys.stderr)
+        fail(f"the API answered {err.status_code}: {err.message}")
+    except openai.APIConnectionError as err:
         fail(f"could not reach the API: {err}")
     except KeyboardInterrupt:
         fail("interrupted", code=130)
     finally:
+        # Stopping now: a second Ctrl-C or SIGTERM must not cut the clean-up short.
+        ignore_stop_signals()
         with step("Stopping the API and the local endpoint"):
             stack.stop()
 

@@ -13,7 +13,7 @@ import uvicorn
 
 from local import tgi
 from local.console import fail, say, set_prefix, step
-from local.containers import Container, TeiContainer, TgiContainer
+from local.containers import Container, LlmContainer, TeiContainer
 from local.embedder import Embedder
 from local.llm import LlamaEngine
 from local.server import Runtime, create_app
@@ -39,7 +39,10 @@ def build_runtime(
     path = resolve_gguf(gguf)
     names = config.names
     limits = tgi.Limits(config.llm.max_input_tokens, config.llm.max_total_tokens)
-    with step(f"Loading LLM {path.name} (stands in for {config.llm.model_id})"):
+    engine_name = {"vllm": "vLLM", "tgi": "TGI"}[config.llm.engine]
+    with step(
+        f"Loading LLM {path.name} behind {engine_name}'s contract (stands in for {config.llm.model_id})"
+    ):
         # The context holds exactly what TGI would admit: input plus new tokens.
         engine = LlamaEngine(path, n_ctx=limits.max_total_tokens, n_threads=n_threads)
     if engine.n_ctx_train < limits.max_total_tokens:
@@ -51,7 +54,7 @@ def build_runtime(
         # One torch thread: the LLM owns the cores, and a query embedding is tiny.
         embedder = Embedder(num_threads=1)
     components: dict[str, Container] = {
-        names.llm_component: TgiContainer(engine, limits),
+        names.llm_component: LlmContainer(engine, limits, config.llm.engine, config.llm.model_id),
         names.embedding_component: TeiContainer(embedder),
     }
     return Runtime(endpoint=names.endpoint, components=components)
@@ -75,7 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gguf", help="GGUF file to serve (default: $LOCAL_LLM_GGUF or SmolLM2)")
     parser.add_argument("--host", default=HOST)
     parser.add_argument("--port", type=int, default=ENDPOINT_PORT)
-    parser.add_argument("--threads", type=int, help="llama.cpp threads (default: half the cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="llama.cpp threads (default: $LOCAL_LLM_THREADS or half the cores)",
+    )
     args = parser.parse_args(argv)
     set_prefix("endpoint")
     try:

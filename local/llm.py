@@ -5,13 +5,30 @@ from __future__ import annotations
 import codecs
 import math
 import os
+import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, cast
 
 import llama_cpp
 import numpy as np
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+# Where a GGUF file keeps the Hugging Face chat template of its model.
+CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
+# llama.cpp threads (default: half the cores), and a seed for the seeds the engines draw when
+# a request gives none: another thread count or seed changes the model's words the way
+# another CPU does, which is how the test suite is checked not to depend on them.
+THREADS_ENV = "LOCAL_LLM_THREADS"
+SEED_ENV = "LOCAL_LLM_SEED"
+_seeds = random.Random(os.environ.get(SEED_ENV))
+
+
+def draw_seed() -> int:
+    """A sampling seed for a request that gave none (engines draw a fresh one per request)."""
+    return _seeds.getrandbits(32)
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,26 @@ class GeneratedToken:
     eog: bool
 
 
+class Engine(Protocol):
+    """What the serving contracts need of a model: tokens in, tokens out.
+
+    LlamaEngine is the real one; tests inject scripted engines where the subject is the
+    server's behaviour rather than the model's words.
+    """
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]: ...
+
+    def format_chat(self, messages: list[dict[str, str]]) -> str: ...
+
+    def generate(
+        self,
+        input_ids: list[int],
+        sampling: Sampling,
+        cancel: threading.Event | None = None,
+        stop_at_end: bool = True,
+    ) -> Iterator[GeneratedToken]: ...
+
+
 class LlamaEngine:
     """Owns one llama.cpp context; callers must serialize `generate` (it is not thread-safe)."""
 
@@ -44,7 +81,9 @@ class LlamaEngine:
         # Half the cores by default: llama.cpp threads spin at barriers and collapse when the
         # API, the embedder or anything else needs a core (measured: 18 ms/token on one thread,
         # 70-140 ms/token on two of two busy cores).
-        threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
+        threads = (
+            n_threads or int(os.environ.get(THREADS_ENV) or 0) or max(1, (os.cpu_count() or 2) // 2)
+        )
         # llama.cpp prints its load log on the C side; verbose=False keeps start-up readable.
         self.llama = llama_cpp.Llama(
             model_path=str(gguf),
@@ -58,6 +97,7 @@ class LlamaEngine:
         self._n_vocab = self.llama.n_vocab()
         # Tokenizing only reads the vocabulary, but keep it off the decoding thread's toes.
         self._tokenize_lock = threading.Lock()
+        self._chat_formatter: Jinja2ChatFormatter | None = None
 
     @property
     def n_ctx(self) -> int:
@@ -67,10 +107,29 @@ class LlamaEngine:
     def n_ctx_train(self) -> int:
         return int(self.llama._model.n_ctx_train())
 
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of a prompt, parsing special tokens such as `<|im_start|>` like TGI does."""
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        """Token ids of a prompt, parsing special tokens such as `<|im_start|>` like TGI does.
+
+        `add_special`: add the model's BOS token; a rendered chat template has it already.
+        """
         with self._tokenize_lock:
-            return self.llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+            return self.llama.tokenize(text.encode("utf-8"), add_bos=add_special, special=True)
+
+    def format_chat(self, messages: list[dict[str, str]]) -> str:
+        """The messages in the model's own chat template (from the GGUF), ready to generate."""
+        if self._chat_formatter is None:
+            template = self.llama.metadata.get(CHAT_TEMPLATE_KEY)
+            if not template:
+                raise ValueError(f"{self.path.name} carries no chat template")
+            model = self.llama._model
+            eos, bos = self.llama.token_eos(), self.llama.token_bos()
+            self._chat_formatter = Jinja2ChatFormatter(
+                template,
+                eos_token=model.token_get_text(eos) if eos != -1 else "",
+                bos_token=model.token_get_text(bos) if bos != -1 else "",
+            )
+        # llama-cpp-python types messages as TypedDicts; plain role/content dicts are what it reads.
+        return str(self._chat_formatter(messages=cast(Any, messages)).prompt)
 
     def detokenize(self, tokens: list[int]) -> str:
         """Text of token ids without special tokens."""
@@ -79,9 +138,16 @@ class LlamaEngine:
         return raw.decode("utf-8", errors="replace")
 
     def generate(
-        self, input_ids: list[int], sampling: Sampling, cancel: threading.Event | None = None
+        self,
+        input_ids: list[int],
+        sampling: Sampling,
+        cancel: threading.Event | None = None,
+        stop_at_end: bool = True,
     ) -> Iterator[GeneratedToken]:
-        """Sample tokens after `input_ids` until end of generation, a full context or `cancel`."""
+        """Sample tokens after `input_ids` until end of generation, a full context or `cancel`.
+
+        `stop_at_end=False` goes on past the end-of-generation token (vLLM's ignore_eos).
+        """
         llama = self.llama
         # llama.cpp draws its sampling seed from the Llama object.
         if sampling.seed is not None:
@@ -105,7 +171,11 @@ class LlamaEngine:
                 piece = self.llama._model.token_to_piece(token, special).rstrip(b"\0")
                 text = piece.decode("utf-8", errors="replace") if special else decoder.feed(piece)
                 yield GeneratedToken(token, text, self._logprob(token), special, eog)
-                if eog or produced >= room or (cancel is not None and cancel.is_set()):
+                if (
+                    (eog and stop_at_end)
+                    or produced >= room
+                    or (cancel is not None and cancel.is_set())
+                ):
                     return
         finally:
             tokens.close()

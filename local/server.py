@@ -42,6 +42,8 @@ class Runtime:
     components: dict[str, Container]
     timeout_s: float = MODEL_TIMEOUT_S
     invocations: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
+    # Invocations accepted and not yet answered, by request id.
+    running: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def close(self) -> None:
         for container in self.components.values():
@@ -93,6 +95,7 @@ class Invoker:
         return component, container
 
     def _log(self, record: dict[str, Any]) -> None:
+        self.runtime.running.pop(record["request_id"], None)
         self.runtime.invocations.append(record)
         stats = record.get("stats", {})
         detail = ""
@@ -108,9 +111,16 @@ class Invoker:
         )
 
     def _record(
-        self, operation: str, component: str, status: int, started: float, stats: dict[str, Any]
+        self,
+        operation: str,
+        component: str,
+        status: int,
+        started: float,
+        stats: dict[str, Any],
+        request_id: str,
     ) -> dict[str, Any]:
         return {
+            "request_id": request_id,
             "operation": operation,
             "component": component,
             "status": status,
@@ -160,6 +170,7 @@ class Invoker:
         body = await self._body(request, request_id)
         if isinstance(body, Response):
             return body
+        self.runtime.running[request_id] = {"component": component, "started_at": time.time()}
         return request_id, started, component, container, body
 
     async def _body(self, request: Request, request_id: str) -> bytes | Response:
@@ -188,15 +199,19 @@ class Invoker:
             answer, data = await self._await_answer(request, call(), cancel)
         except TimeoutError:
             stats = {"error": f"timed out after {self.runtime.timeout_s:.0f} s"}
-            self._log(self._record("InvokeEndpoint", component, 424, started, stats))
+            self._log(self._record("InvokeEndpoint", component, 424, started, stats, request_id))
             return aws_errors.model_timeout(
                 component, _region(request), request_id, self.runtime.timeout_s
             )
         except _CallerGone:
             stats = {"error": "the caller disconnected; generation cancelled"}
-            self._log(self._record("InvokeEndpoint", component, 499, started, stats))
+            self._log(self._record("InvokeEndpoint", component, 499, started, stats, request_id))
             return Response(status_code=499)
-        self._log(self._record("InvokeEndpoint", component, answer.status, started, answer.stats))
+        self._log(
+            self._record(
+                "InvokeEndpoint", component, answer.status, started, answer.stats, request_id
+            )
+        )
         if not 200 <= answer.status < 300:
             return aws_errors.model_error(
                 answer.status, data, component, _region(request), request_id
@@ -221,7 +236,9 @@ class Invoker:
         operation = "InvokeEndpointWithResponseStream"
         if not 200 <= answer.status < 300:
             data = await _join(answer.chunks)
-            self._log(self._record(operation, component, answer.status, started, answer.stats))
+            self._log(
+                self._record(operation, component, answer.status, started, answer.stats, request_id)
+            )
             return aws_errors.model_error(
                 answer.status, data, component, _region(request), request_id
             )
@@ -243,7 +260,9 @@ class Invoker:
                 )
             finally:
                 cancel.set()
-                self._log(self._record(operation, component, status, started, answer.stats))
+                self._log(
+                    self._record(operation, component, status, started, answer.stats, request_id)
+                )
 
         return StreamingResponse(
             events(),
@@ -268,6 +287,10 @@ class Invoker:
         """Recent invocations, newest last: lets tests and benchmarks see what the LLM did."""
         return JSONResponse(list(self.runtime.invocations))
 
+    async def running(self, request: Request) -> Response:
+        """Invocations in progress: lets tests wait until a generation has really started."""
+        return JSONResponse(list(self.runtime.running.values()))
+
 
 def create_app(runtime: Runtime) -> Starlette:
     """The HTTP app; the `/_local/*` and `/ping` routes exist only in local mode."""
@@ -286,6 +309,7 @@ def create_app(runtime: Runtime) -> Starlette:
             ),
             Route("/ping", invoker.ping, methods=["GET"]),
             Route("/_local/invocations", invoker.invocations, methods=["GET"]),
+            Route("/_local/running", invoker.running, methods=["GET"]),
         ],
         exception_handlers={Exception: unexpected},
     )

@@ -7,7 +7,6 @@ the server-sent events of a streamed answer.
 from __future__ import annotations
 
 import json
-import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from local.llm import GeneratedToken, LlamaEngine, Sampling
+from local.llm import Engine, GeneratedToken, Sampling, draw_seed
 
 # TGI's router defaults for the limits a config does not set.
 MAX_STOP_SEQUENCES = 4
@@ -126,7 +125,7 @@ def decode_body(body: bytes, model: type[RequestModel]) -> RequestModel:
         ) from None
 
 
-def validate(request: GenerateRequest, engine: LlamaEngine, limits: Limits) -> ValidRequest:
+def validate(request: GenerateRequest, engine: Engine, limits: Limits) -> ValidRequest:
     """TGI's checks in TGI's order; raises `TgiError` (422) with TGI's wording."""
     params = request.parameters
     best_of = params.best_of or 1
@@ -195,7 +194,7 @@ def validate(request: GenerateRequest, engine: LlamaEngine, limits: Limits) -> V
     # TGI samples when asked to or when any warper changes the distribution; else greedy.
     warped = temperature != 1.0 or params.top_k is not None or top_p < 1.0 or typical_p < 1.0
     if params.do_sample or warped:
-        seed = params.seed if params.seed is not None else random.getrandbits(32)
+        seed = params.seed if params.seed is not None else draw_seed()
         chosen = Sampling(
             temperature=temperature,
             top_p=top_p,
@@ -210,7 +209,7 @@ def validate(request: GenerateRequest, engine: LlamaEngine, limits: Limits) -> V
 
 
 def generate(
-    engine: LlamaEngine,
+    engine: Engine,
     valid: ValidRequest,
     state: Generation,
     cancel: threading.Event | None = None,

@@ -1,5 +1,6 @@
-"""One local stack per test session: a Qdrant store seeded by the ingest command, the local
-SageMaker endpoint with real models, and the RAG API, on free ports."""
+"""Local stacks shared by the test session: a Qdrant store seeded by the ingest command, the
+local SageMaker endpoint with real models, and the RAG API, on free ports. One stack per
+config, started on first use: the default config serves on vLLM, smollm2-1.7b on TGI."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from local.processes import LocalStack, StartupError
 from local.settings import DUMMY_CREDENTIALS, REPO_ROOT, Ports
 from model_config import DEFAULT_MODEL, DeploymentConfig, load_config
 
-# E2E tests share one stack; keep them on one xdist worker (`--dist loadgroup`).
+# E2E tests share the stacks; keep them on one xdist worker (`--dist loadgroup`).
 STACK_GROUP = "local_stack"
 MODEL = os.environ.get("LOCAL_TEST_MODEL", DEFAULT_MODEL)
+# A shipped config per serving engine, for tests that run against both.
+ENGINE_MODELS = {"vllm": "twin-llama-3.1-8b", "tgi": "smollm2-1.7b"}
 
 
 def free_port() -> int:
@@ -67,7 +70,7 @@ def sagemaker_env(endpoint_url: str) -> Iterator[None]:
 
 @dataclass
 class Stack:
-    """What tests need to reach the running stack."""
+    """What tests need to reach a running stack."""
 
     config: DeploymentConfig
     local: LocalStack
@@ -76,6 +79,10 @@ class Stack:
     @property
     def ports(self) -> Ports:
         return self.local.ports
+
+    @property
+    def engine(self) -> str:
+        return self.config.llm.engine
 
     @property
     def endpoint(self) -> str:
@@ -96,9 +103,50 @@ class Stack:
         result: list[dict[str, Any]] = response.json()
         return result
 
+    def runtime_client(self) -> Any:
+        """boto3's sagemaker-runtime client, configured the way the RAG app's is (by env)."""
+        with sagemaker_env(self.ports.endpoint_url):
+            session = boto3.session.Session()
+            return session.client(
+                "sagemaker-runtime", config=Config(retries={"max_attempts": 1}, read_timeout=120)
+            )
+
     def log_tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+class StackPool:
+    """Starts one stack per config on first use, each on its own copy of the seeded store."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory, seeded_store: Path) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.seeded_store = seeded_store
+        self.stacks: dict[str, Stack] = {}
+
+    def get(self, model: str) -> Stack:
+        if model not in self.stacks:
+            self.stacks[model] = self._start(load_config(model))
+        return self.stacks[model]
+
+    def _start(self, config: DeploymentConfig) -> Stack:
+        folder = self.tmp_path_factory.mktemp(f"stack-{config.resource_prefix}")
+        # Embedded Qdrant lets one process hold a folder: every API gets its own copy.
+        store = folder / "store"
+        shutil.copytree(self.seeded_store, store)
+        log_path = folder / "stack.log"
+        ports = Ports(endpoint=free_port(), api=free_port())
+        local = LocalStack(config, store, ports, log_path=log_path)
+        try:
+            local.start()
+        except StartupError as err:
+            tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
+            pytest.fail(f"local stack for {config.name} did not start: {err}\n{tail}")
+        return Stack(config, local, log_path)
+
+    def stop_all(self) -> None:
+        for stack in self.stacks.values():
+            stack.local.stop()
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +156,7 @@ def config() -> DeploymentConfig:
 
 @pytest.fixture(scope="session")
 def seeded_store(tmp_path_factory: pytest.TempPathFactory, config: DeploymentConfig) -> Path:
-    """A store filled by `python -m local.ingest`, the command users run."""
+    """A store filled by `python -m local.ingest`, the command users run; never opened after."""
     path = tmp_path_factory.mktemp("qdrant") / "store"
     result = run_module("local.ingest", "--model", config.name, "--qdrant-path", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -117,44 +165,45 @@ def seeded_store(tmp_path_factory: pytest.TempPathFactory, config: DeploymentCon
 
 @pytest.fixture(scope="session")
 def store_copy(tmp_path_factory: pytest.TempPathFactory, seeded_store: Path) -> Path:
-    """A second seeded store: embedded Qdrant lets only one process hold a folder."""
+    """A seeded store of its own, for a test that opens it or runs a command on it."""
     target = tmp_path_factory.mktemp("qdrant-copy") / "store"
     shutil.copytree(seeded_store, target)
     return target
 
 
 @pytest.fixture(scope="session")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    config: DeploymentConfig,
-    seeded_store: Path,
-    store_copy: Path,  # copied before the API opens (and locks) the seeded store
-) -> Iterator[Stack]:
-    log_path = tmp_path_factory.mktemp("logs") / "stack.log"
-    ports = Ports(endpoint=free_port(), api=free_port())
-    local = LocalStack(config, seeded_store, ports, log_path=log_path)
+def stacks(tmp_path_factory: pytest.TempPathFactory, seeded_store: Path) -> Iterator[StackPool]:
+    pool = StackPool(tmp_path_factory, seeded_store)
     try:
-        local.start()
-    except StartupError as err:
-        tail = log_path.read_text(errors="replace")[-4000:] if log_path.exists() else ""
-        pytest.fail(f"local stack did not start: {err}\n{tail}")
-    try:
-        yield Stack(config, local, log_path)
+        yield pool
     finally:
-        local.stop()
+        pool.stop_all()
+
+
+@pytest.fixture(scope="session")
+def stack(stacks: StackPool, config: DeploymentConfig) -> Stack:
+    """The stack of the default config (or $LOCAL_TEST_MODEL)."""
+    return stacks.get(config.name)
+
+
+@pytest.fixture(scope="session", params=sorted(ENGINE_MODELS))
+def engine_stack(request: pytest.FixtureRequest, stacks: StackPool) -> Stack:
+    """The stack of a config per serving engine: tests using it run once for each."""
+    return stacks.get(ENGINE_MODELS[request.param])
 
 
 @pytest.fixture(scope="session")
 def runtime_client(stack: Stack) -> Any:
-    """boto3's sagemaker-runtime client, configured the way the RAG app's is (by env)."""
-    with sagemaker_env(stack.ports.endpoint_url):
-        session = boto3.session.Session()
-        return session.client(
-            "sagemaker-runtime", config=Config(retries={"max_attempts": 1}, read_timeout=120)
-        )
+    return stack.runtime_client()
 
 
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.ports.api_url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture
+def engine_api(engine_stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=engine_stack.ports.api_url, timeout=120) as client:
         yield client

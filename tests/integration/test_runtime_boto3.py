@@ -1,4 +1,5 @@
-"""boto3's sagemaker-runtime client against the local endpoint: shapes, streams and errors."""
+"""boto3's sagemaker-runtime client against the local endpoint: each engine's contract,
+streams, errors, and the server's concurrency."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import STACK_GROUP, Stack
+from tests.integration.conftest import STACK_GROUP, Stack, StackPool
+from tests.integration.scripted import sse_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(STACK_GROUP)]
 
 PROMPT = "<|im_start|>user\nName three colours.<|im_end|>\n<|im_start|>assistant\n"
+MESSAGES = [{"role": "user", "content": "Name three colours."}]
 
 
 def _invoke(client: Any, stack: Stack, component: str, payload: Any) -> Any:
@@ -40,39 +43,48 @@ def _stream(client: Any, stack: Stack, payload: Any) -> list[bytes]:
     return [event["PayloadPart"]["Bytes"] for event in response["Body"]]
 
 
-def _sse(parts: list[bytes]) -> list[dict[str, Any]]:
+def _events(parts: list[bytes]) -> list[Any]:
     """Buffer the parts and split them into events, as a streaming client must."""
-    events = b"".join(parts).split(b"\n\n")
-    assert events[-1] == b""
-    return [json.loads(event.removeprefix(b"data:")) for event in events[:-1]]
+    data = b"".join(parts).decode()
+    assert data.endswith("\n\n")
+    return sse_data(data.split("\n\n"))
 
 
-def test_tgi_answer(runtime_client: Any, stack: Stack) -> None:
+@pytest.fixture(scope="module")
+def tgi(stacks: StackPool) -> Stack:
+    return stacks.get("smollm2-1.7b")
+
+
+@pytest.fixture(scope="module")
+def vllm(stacks: StackPool) -> Stack:
+    return stacks.get("twin-llama-3.1-8b")
+
+
+def test_tgi_answer(tgi: Stack) -> None:
     payload = {"inputs": PROMPT, "parameters": {"max_new_tokens": 6, "details": True}}
-    (answer,) = _invoke(runtime_client, stack, stack.llm, payload)
-    assert answer["generated_text"].strip()
+    (answer,) = _invoke(tgi.runtime_client(), tgi, tgi.llm, payload)
     assert answer["details"]["generated_tokens"] == len(answer["details"]["tokens"]) <= 6
     assert answer["details"]["finish_reason"] in {"length", "eos_token"}
 
 
-def test_tgi_defaults_to_the_new_text_only(runtime_client: Any, stack: Stack) -> None:
-    (answer,) = _invoke(
-        runtime_client, stack, stack.llm, {"inputs": PROMPT, "parameters": {"max_new_tokens": 4}}
-    )
+def test_tgi_defaults_to_the_new_text_only(tgi: Stack) -> None:
+    payload = {"inputs": PROMPT, "parameters": {"max_new_tokens": 4}}
+    (answer,) = _invoke(tgi.runtime_client(), tgi, tgi.llm, payload)
     assert set(answer) == {"generated_text"}
     assert not answer["generated_text"].startswith("<|im_start|>")
 
 
-def test_streamed_tokens_add_up_to_the_generated_text(runtime_client: Any, stack: Stack) -> None:
+def test_tgi_streamed_tokens_add_up_to_the_generated_text(tgi: Stack) -> None:
     payload = {
         "inputs": PROMPT,
         "parameters": {"max_new_tokens": 8, "details": True},
         "stream": True,
     }
-    parts = _stream(runtime_client, stack, payload)
+    parts = _stream(tgi.runtime_client(), tgi, payload)
     # SageMaker-style parts: they do not line up with the server-sent events.
     assert any(not part.endswith(b"\n\n") for part in parts)
-    events = _sse(parts)
+    assert b"".join(parts).startswith(b"data:{")  # TGI writes no space after `data:`
+    events = _events(parts)
     assert all(set(e) >= {"token", "generated_text", "details"} for e in events)
     assert all(e["generated_text"] is None and e["details"] is None for e in events[:-1])
     text = "".join(e["token"]["text"] for e in events if not e["token"]["special"])
@@ -80,15 +92,46 @@ def test_streamed_tokens_add_up_to_the_generated_text(runtime_client: Any, stack
     assert events[-1]["details"]["generated_tokens"] == len(events)
 
 
-def test_stream_reports_validation_errors_inside_the_stream(
-    runtime_client: Any, stack: Stack
-) -> None:
-    # TGI opens the event stream before validating, then sends the error as an event.
-    too_long = "word " * (stack.config.llm.max_input_tokens + 10)
+def test_tgi_reports_validation_errors_inside_the_stream(tgi: Stack) -> None:
+    too_long = "word " * (tgi.config.llm.max_input_tokens + 10)
     payload = {"inputs": too_long, "parameters": {"max_new_tokens": 4}, "stream": True}
-    (event,) = _sse(_stream(runtime_client, stack, payload))
+    (event,) = _events(_stream(tgi.runtime_client(), tgi, payload))
     assert event["error_type"] == "validation"
     assert event["error"].startswith("Input validation error: `inputs` must have less than")
+
+
+@pytest.mark.parametrize("kind", ["completion", "chat"])
+def test_vllm_answers_completions_and_chats(vllm: Stack, kind: str) -> None:
+    model_input = {"prompt": PROMPT} if kind == "completion" else {"messages": MESSAGES}
+    answer = _invoke(vllm.runtime_client(), vllm, vllm.llm, {**model_input, "max_tokens": 6})
+
+    assert answer["object"] == ("text_completion" if kind == "completion" else "chat.completion")
+    assert answer["model"] == vllm.config.llm.model_id
+    (choice,) = answer["choices"]
+    assert choice["finish_reason"] in {"stop", "length"}
+    usage = answer["usage"]
+    assert 1 <= usage["completion_tokens"] <= 6
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_vllm_streams_openai_chunks_ending_in_done(vllm: Stack) -> None:
+    payload = {
+        "messages": MESSAGES,
+        "max_tokens": 12,
+        "ignore_eos": True,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    parts = _stream(vllm.runtime_client(), vllm, payload)
+
+    assert any(not part.endswith(b"\n\n") for part in parts)
+    *chunks, usage, done = _events(parts)
+    assert done == "[DONE]"
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    # ignore_eos: twelve tokens whatever the model would have preferred.
+    assert usage["usage"]["completion_tokens"] == 12
 
 
 def test_tei_embeddings_are_normalized_384_floats(runtime_client: Any, stack: Stack) -> None:
@@ -127,100 +170,124 @@ def test_runtime_validation_errors(
         assert message in raised.value.response["Error"]["Message"]
 
 
-def test_input_over_the_limit_is_a_model_error_with_tgis_422(
-    runtime_client: Any, stack: Stack
-) -> None:
-    limit = stack.config.llm.max_input_tokens
-    payload = {"inputs": "word " * (limit + 10), "parameters": {"max_new_tokens": 4}}
-    for call in (
-        runtime_client.invoke_endpoint,
-        runtime_client.invoke_endpoint_with_response_stream,
-    ):
-        with pytest.raises(runtime_client.exceptions.ModelError) as raised:
-            call(
-                EndpointName=stack.endpoint,
-                InferenceComponentName=stack.llm,
-                Body=json.dumps(payload),
-            )
-        response = raised.value.response
-        assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
-        assert response["OriginalStatusCode"] == 422
-        original = json.loads(response["OriginalMessage"])
-        assert original["error_type"] == "validation"
-        assert original["error"].startswith(
-            f"Input validation error: `inputs` must have less than {limit} tokens. Given: "
+def _model_error(client: Any, stack: Stack, body: bytes, component: str | None = None) -> Any:
+    with pytest.raises(client.exceptions.ModelError) as raised:
+        client.invoke_endpoint(
+            EndpointName=stack.endpoint, InferenceComponentName=component or stack.llm, Body=body
         )
-        assert "Received client error (422)" in response["Error"]["Message"]
-        assert response["LogStreamArn"].startswith("arn:aws:logs:us-east-1:")
+    response = raised.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert response["LogStreamArn"].startswith("arn:aws:logs:us-east-1:")
+    return response
 
 
-def test_truncate_lets_a_long_input_through(runtime_client: Any, stack: Stack) -> None:
-    limit = stack.config.llm.max_input_tokens
+def test_tgi_input_over_the_limit_is_a_model_error_with_tgis_422(tgi: Stack) -> None:
+    limit = tgi.config.llm.max_input_tokens
+    body = json.dumps({"inputs": "word " * (limit + 10), "parameters": {"max_new_tokens": 4}})
+
+    response = _model_error(tgi.runtime_client(), tgi, body.encode())
+
+    assert response["OriginalStatusCode"] == 422
+    original = json.loads(response["OriginalMessage"])
+    assert original["error_type"] == "validation"
+    assert original["error"].startswith(
+        f"Input validation error: `inputs` must have less than {limit} tokens. Given: "
+    )
+    assert "Received client error (422)" in response["Error"]["Message"]
+
+
+def test_vllm_prompt_over_the_context_is_a_model_error_with_vllms_400(vllm: Stack) -> None:
+    length = vllm.config.llm.max_total_tokens
+    body = json.dumps({"prompt": "word " * length, "max_tokens": 4})
+
+    response = _model_error(vllm.runtime_client(), vllm, body.encode())
+
+    assert response["OriginalStatusCode"] == 400
+    error = json.loads(response["OriginalMessage"])["error"]
+    assert error["param"] == "input_tokens"
+    assert f"maximum context length is {length} tokens" in error["message"]
+
+
+def test_truncate_lets_a_long_input_through(tgi: Stack) -> None:
+    limit = tgi.config.llm.max_input_tokens
     # A short truncate keeps the prefill (and the test) quick on a CPU.
     payload = {
         "inputs": "word " * (limit + 10),
         "parameters": {"max_new_tokens": 2, "truncate": 32, "details": True},
     }
-    (answer,) = _invoke(runtime_client, stack, stack.llm, payload)
+    (answer,) = _invoke(tgi.runtime_client(), tgi, tgi.llm, payload)
     assert answer["details"]["generated_tokens"] <= 2
-    (record,) = [r for r in stack.invocations()[-1:] if r["component"] == stack.llm]
+    (record,) = [r for r in tgi.invocations()[-1:] if r["component"] == tgi.llm]
     assert record["stats"]["input_tokens"] == 32
 
 
 @pytest.mark.parametrize(
-    ("component", "body", "status"),
+    ("engine", "component", "body", "status"),
     [
-        ("llm", b"{not json", 400),
-        ("llm", json.dumps({"parameters": {}}).encode(), 422),
-        ("embedding", json.dumps({"inputs": ["x"] * 33}).encode(), 413),
-        ("embedding", json.dumps({"inputs": []}).encode(), 400),
+        ("tgi", "llm", b"{not json", 400),
+        ("tgi", "llm", json.dumps({"parameters": {}}).encode(), 422),
+        ("vllm", "llm", b"{not json", 400),
+        ("vllm", "llm", json.dumps({"inputs": "TGI's body"}).encode(), 400),
+        ("vllm", "embedding", json.dumps({"inputs": ["x"] * 33}).encode(), 413),
+        ("vllm", "embedding", json.dumps({"inputs": []}).encode(), 400),
     ],
 )
 def test_container_rejections_are_model_errors(
-    runtime_client: Any, stack: Stack, component: str, body: bytes, status: int
+    stacks: StackPool, engine: str, component: str, body: bytes, status: int
 ) -> None:
+    stack = stacks.get({"tgi": "smollm2-1.7b", "vllm": "twin-llama-3.1-8b"}[engine])
     name = stack.llm if component == "llm" else stack.embedding
-    with pytest.raises(runtime_client.exceptions.ModelError) as raised:
-        runtime_client.invoke_endpoint(
-            EndpointName=stack.endpoint, InferenceComponentName=name, Body=body
-        )
-    assert raised.value.response["OriginalStatusCode"] == status
+
+    response = _model_error(stack.runtime_client(), stack, body, name)
+
+    assert response["OriginalStatusCode"] == status
 
 
-def test_embeddings_do_not_queue_behind_a_generation(runtime_client: Any, stack: Stack) -> None:
-    counting = "<|im_start|>user\nCount from 1 to 300, separated by commas.<|im_end|>\n<|im_start|>assistant\n"
-    long_job = {"inputs": counting, "parameters": {"max_new_tokens": 200}}
-    generation = threading.Thread(target=_invoke, args=(runtime_client, stack, stack.llm, long_job))
+def test_embeddings_do_not_queue_behind_a_generation(vllm: Stack) -> None:
+    client = vllm.runtime_client()
+    # ignore_eos: 200 tokens whatever the model would say, so the generation is long for sure.
+    long_job = {"prompt": PROMPT, "max_tokens": 200, "ignore_eos": True}
+    generation = threading.Thread(target=_invoke, args=(client, vllm, vllm.llm, long_job))
     generation.start()
     try:
-        time.sleep(1.0)  # well into the generation, which takes several seconds
-        _invoke(runtime_client, stack, stack.embedding, {"inputs": "is the LLM busy?"})
+        deadline = time.monotonic() + 60
+        while not any(r["component"] == vllm.llm for r in _running(vllm)):
+            assert time.monotonic() < deadline, "the generation never started"
+            time.sleep(0.05)
+        _invoke(client, vllm, vllm.embedding, {"inputs": "is the LLM busy?"})
     finally:
-        generation.join(timeout=120)
-    records = stack.invocations()
-    llm = next(r for r in reversed(records) if r["component"] == stack.llm)
-    embed = next(r for r in reversed(records) if r["component"] == stack.embedding)
+        generation.join(timeout=300)
+    records = vllm.invocations()
+    llm = next(r for r in reversed(records) if r["component"] == vllm.llm)
+    embed = next(r for r in reversed(records) if r["component"] == vllm.embedding)
     llm_started = llm["finished_at"] - llm["seconds"]
     # The embedding was answered while the generation was still running.
     assert llm_started < embed["finished_at"] < llm["finished_at"], (llm, embed)
+    assert llm["stats"]["generated_tokens"] == 200
 
 
-def test_a_caller_that_hangs_up_frees_the_llm(stack: Stack) -> None:
-    counting = "<|im_start|>user\nCount from 1 to 500.<|im_end|>\n<|im_start|>assistant\n"
-    url = f"{stack.ports.endpoint_url}/endpoints/{stack.endpoint}/invocations"
+def _running(stack: Stack) -> list[dict[str, Any]]:
+    response = httpx.get(f"{stack.ports.endpoint_url}/_local/running", timeout=10)
+    response.raise_for_status()
+    running: list[dict[str, Any]] = response.json()
+    return running
+
+
+def test_a_caller_that_hangs_up_frees_the_llm(vllm: Stack) -> None:
+    url = f"{vllm.ports.endpoint_url}/endpoints/{vllm.endpoint}/invocations"
     # The local server does not check signatures, so a plain HTTP client can play the caller.
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(
             url,
-            json={"inputs": counting, "parameters": {"max_new_tokens": 400}},
-            headers={"X-Amzn-SageMaker-Inference-Component": stack.llm},
+            json={"prompt": PROMPT, "max_tokens": 400, "ignore_eos": True},
+            headers={"X-Amzn-SageMaker-Inference-Component": vllm.llm},
             timeout=httpx.Timeout(5.0, read=1.0),
         )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        last = stack.invocations()[-1]
-        if last["component"] == stack.llm and last["status"] == 499:
+        last = vllm.invocations()[-1]
+        if last["component"] == vllm.llm and last["status"] == 499:
             break
         time.sleep(0.2)
     else:
-        pytest.fail(f"no cancelled invocation logged: {stack.invocations()[-3:]}")
+        pytest.fail(f"no cancelled invocation logged: {vllm.invocations()[-3:]}")

@@ -6,19 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import boto3
 import pytest
-import uvicorn
 from botocore.config import Config
 from botocore.eventstream import EventStreamError
 
 from local.containers import ContainerResponse
 from local.server import Runtime, create_app
 from tests.integration.conftest import free_port, sagemaker_env
+from tests.integration.scripted import ServerThread
 
 ENDPOINT = "fake-endpoint"
 
@@ -62,17 +61,8 @@ def server() -> Iterator[tuple[str, Runtime]]:
         },
         timeout_s=1.0,
     )
-    port = free_port()
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", runtime
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with ServerThread(create_app(runtime), free_port()) as served:
+        yield served.url, runtime
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,8 @@
-"""TGI's contract on the real local model, without HTTP: validation, stopping and shapes."""
+"""TGI's generate contract in front of the local engine, without HTTP.
+
+Stopping rules and shapes are checked on a scripted engine, whose words the test knows; the
+real model is checked only where any model would pass: limits, token accounting, shapes.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +12,38 @@ from typing import Any
 import pytest
 
 from local import tgi
-from local.llm import LlamaEngine
+from local.llm import Engine, LlamaEngine
 from local.settings import resolve_gguf
+from tests.integration.scripted import END, ScriptedEngine
 
 LIMITS = tgi.Limits(max_input_tokens=64, max_total_tokens=96)
 PROMPT = "<|im_start|>user\nCount from one to twenty in words.<|im_end|>\n<|im_start|>assistant\n"
+WORDS = ["one", " two", " three", " four", " five", " six"]
 
 
 @pytest.fixture(scope="module")
-def engine() -> LlamaEngine:
+def model() -> LlamaEngine:
     return LlamaEngine(resolve_gguf(), n_ctx=LIMITS.max_total_tokens)
 
 
-def _valid(engine: LlamaEngine, inputs: str = PROMPT, **parameters: Any) -> tgi.ValidRequest:
+@pytest.fixture
+def scripted() -> ScriptedEngine:
+    return ScriptedEngine(WORDS)
+
+
+def _valid(engine: Engine, inputs: str = PROMPT, **parameters: Any) -> tgi.ValidRequest:
     request = tgi.GenerateRequest(inputs=inputs, parameters=tgi.Parameters(**parameters))
     return tgi.validate(request, engine, LIMITS)
 
 
-def _run(engine: LlamaEngine, valid: tgi.ValidRequest) -> tgi.Generation:
+def _run(engine: Engine, valid: tgi.ValidRequest) -> tgi.Generation:
     state = tgi.Generation()
     for _ in tgi.generate(engine, valid, state):
         pass
     return state
 
 
-def _rejection(engine: LlamaEngine, inputs: str = PROMPT, **parameters: Any) -> str:
+def _rejection(engine: Engine, inputs: str = PROMPT, **parameters: Any) -> str:
     with pytest.raises(tgi.TgiError) as raised:
         _valid(engine, inputs, **parameters)
     assert raised.value.status == 422
@@ -40,22 +51,22 @@ def _rejection(engine: LlamaEngine, inputs: str = PROMPT, **parameters: Any) -> 
     return raised.value.message
 
 
-def test_too_long_input_is_rejected_with_tgis_message(engine: LlamaEngine) -> None:
+def test_too_long_input_is_rejected_with_tgis_message(model: LlamaEngine) -> None:
     long_input = "word " * 80
-    given = len(engine.tokenize(long_input))
-    assert _rejection(engine, long_input, max_new_tokens=8) == (
+    given = len(model.tokenize(long_input))
+    assert _rejection(model, long_input, max_new_tokens=8) == (
         f"Input validation error: `inputs` must have less than 64 tokens. Given: {given}"
     )
 
 
-def test_truncate_keeps_the_last_tokens(engine: LlamaEngine) -> None:
+def test_truncate_keeps_the_last_tokens(model: LlamaEngine) -> None:
     long_input = "word " * 80 + "end"
-    valid = _valid(engine, long_input, max_new_tokens=8, truncate=20)
-    assert valid.input_ids == engine.tokenize(long_input)[-20:]
+    valid = _valid(model, long_input, max_new_tokens=8, truncate=20)
+    assert valid.input_ids == model.tokenize(long_input)[-20:]
 
 
-def test_total_budget_is_checked_before_the_input_length(engine: LlamaEngine) -> None:
-    message = _rejection(engine, "word " * 80, max_new_tokens=40)
+def test_total_budget_is_checked_before_the_input_length(model: LlamaEngine) -> None:
+    message = _rejection(model, "word " * 80, max_new_tokens=40)
     assert message.startswith("Input validation error: `inputs` tokens + `max_new_tokens` must be")
 
 
@@ -70,12 +81,14 @@ def test_total_budget_is_checked_before_the_input_length(engine: LlamaEngine) ->
         ({"truncate": 65}, "`truncate` must be strictly positive and less than 64. Given: 65"),
     ],
 )
-def test_parameter_checks(engine: LlamaEngine, parameters: dict[str, Any], message: str) -> None:
-    assert _rejection(engine, **parameters) == f"Input validation error: {message}"
+def test_parameter_checks(
+    scripted: ScriptedEngine, parameters: dict[str, Any], message: str
+) -> None:
+    assert _rejection(scripted, **parameters) == f"Input validation error: {message}"
 
 
-def test_empty_inputs_are_rejected(engine: LlamaEngine) -> None:
-    assert _rejection(engine, "") == "Input validation error: `inputs` cannot be empty"
+def test_empty_inputs_are_rejected(scripted: ScriptedEngine) -> None:
+    assert _rejection(scripted, "") == "Input validation error: `inputs` cannot be empty"
 
 
 def test_bad_bodies_fail_like_tgis_json_extractor() -> None:
@@ -88,52 +101,62 @@ def test_bad_bodies_fail_like_tgis_json_extractor() -> None:
     assert "inputs" in raised.value.message
 
 
-def test_greedy_unless_sampling_is_asked_for(engine: LlamaEngine) -> None:
-    assert _valid(engine, max_new_tokens=4).sampling.temperature == 0.0
-    sampled = _valid(engine, max_new_tokens=4, temperature=0.5, seed=7)
+def test_greedy_unless_sampling_is_asked_for(scripted: ScriptedEngine) -> None:
+    assert _valid(scripted, max_new_tokens=4).sampling.temperature == 0.0
+    sampled = _valid(scripted, max_new_tokens=4, temperature=0.5, seed=7)
     assert (sampled.sampling.temperature, sampled.sampling.seed) == (0.5, 7)
 
 
-def test_max_new_tokens_stops_with_length(engine: LlamaEngine) -> None:
-    state = _run(engine, _valid(engine, max_new_tokens=5))
-    assert len(state.tokens) == 5
+def test_max_new_tokens_stops_with_length(scripted: ScriptedEngine) -> None:
+    state = _run(scripted, _valid(scripted, max_new_tokens=5))
+
+    assert state.text == "one two three four five"
     assert state.finish_reason == "length"
 
 
-def test_a_stop_sequence_ends_generation_and_stays_in_the_text(engine: LlamaEngine) -> None:
-    free = _run(engine, _valid(engine, max_new_tokens=24)).text
-    stop = free.split()[2]
-    state = _run(engine, _valid(engine, max_new_tokens=24, stop=[stop]))
+def test_a_stop_sequence_ends_generation_and_stays_in_the_text(scripted: ScriptedEngine) -> None:
+    state = _run(scripted, _valid(scripted, max_new_tokens=24, stop=["hree"]))
+
     assert state.finish_reason == "stop_sequence"
-    assert stop in state.text
-    assert len(state.text) < len(free)
+    assert state.text == "one two three"
+    assert len(state.tokens) == 3
 
 
-def test_end_of_sequence_is_a_special_token_left_out_of_the_text(engine: LlamaEngine) -> None:
-    prompt = "<|im_start|>user\nSay only: yes<|im_end|>\n<|im_start|>assistant\n"
-    state = _run(engine, _valid(engine, prompt, max_new_tokens=30))
+def test_a_stop_sequence_spanning_tokens_is_found(scripted: ScriptedEngine) -> None:
+    state = _run(scripted, _valid(scripted, max_new_tokens=24, stop=["two thr"]))
+
+    assert state.text == "one two three"
+    assert state.finish_reason == "stop_sequence"
+
+
+def test_end_of_sequence_is_a_special_token_left_out_of_the_text() -> None:
+    engine = ScriptedEngine(WORDS, end_after=2)
+
+    state = _run(engine, _valid(engine, max_new_tokens=30))
+
     assert state.finish_reason == "eos_token"
-    last = state.tokens[-1]
-    assert last.special
-    assert last.text not in state.text
+    assert state.tokens[-1].special
+    assert state.text == "one two"
+    assert END not in state.text
 
 
-def test_json_answer_and_stream_events_have_tgis_shape(engine: LlamaEngine) -> None:
-    valid = _valid(engine, max_new_tokens=3, details=True, return_full_text=True)
+def test_json_answer_and_stream_events_have_tgis_shape(scripted: ScriptedEngine) -> None:
+    valid = _valid(scripted, max_new_tokens=3, details=True, return_full_text=True)
     state = tgi.Generation()
-    events = [tgi.stream_event(valid, token, state) for token in tgi.generate(engine, valid, state)]
+    events = [
+        tgi.stream_event(valid, token, state) for token in tgi.generate(scripted, valid, state)
+    ]
     (answer,) = tgi.response_body(valid, state)
-    assert answer["generated_text"] == PROMPT + state.text
+    assert answer["generated_text"] == PROMPT + "one two three"
     details = answer["details"]
     assert details["finish_reason"] == "length"
     assert details["generated_tokens"] == 3
-    assert [t["id"] for t in details["tokens"]] == [t.id for t in state.tokens]
-    assert all(t["logprob"] <= 0 for t in details["tokens"])
+    assert [t["id"] for t in details["tokens"]] == [1, 2, 3]
 
     decoded = [json.loads(event.removeprefix(b"data:")) for event in events]
     assert all(event.endswith(b"\n\n") for event in events)
     assert [d["generated_text"] for d in decoded[:-1]] == [None, None]
-    assert decoded[-1]["generated_text"] == PROMPT + state.text
+    assert decoded[-1]["generated_text"] == PROMPT + "one two three"
     assert decoded[-1]["details"] == {
         "finish_reason": "length",
         "generated_tokens": 3,
@@ -141,3 +164,18 @@ def test_json_answer_and_stream_events_have_tgis_shape(engine: LlamaEngine) -> N
         "input_length": len(valid.input_ids),
     }
     assert set(decoded[0]["token"]) == {"id", "text", "logprob", "special"}
+
+
+def test_the_real_model_honours_max_new_tokens_and_reports_every_token(
+    model: LlamaEngine,
+) -> None:
+    state = _run(model, _valid(model, max_new_tokens=5, details=True))
+
+    # Whatever the model says: at most 5 tokens, each accounted for, a TGI finish reason.
+    assert 1 <= len(state.tokens) <= 5
+    if state.finish_reason == "eos_token":
+        assert state.tokens[-1].special
+    else:
+        assert (state.finish_reason, len(state.tokens)) == ("length", 5)
+    assert all(token.logprob <= 0 for token in state.tokens)
+    assert state.text == "".join(t.text for t in state.tokens if not t.special)
