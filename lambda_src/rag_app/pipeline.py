@@ -222,16 +222,16 @@ class RagPipeline:
                 prompt = self._traced_prompt(trace, conversation, chunks)
                 generating = perf_counter()
                 stream = await self.generator.stream(prompt, params)
+            # One timer for the whole stream rather than a timeout scope per token.
+            expiry = asyncio.get_running_loop().call_at(deadline, stream.expire)
             deltas = stream.deltas()
             try:
-                while True:
-                    async with asyncio.timeout_at(deadline):
-                        delta = await anext(deltas, None)
-                    if delta is None:
-                        break
-                    latency_ms.setdefault("first_token", _ms_since(started))
+                async for delta in deltas:
+                    if "first_token" not in latency_ms:
+                        latency_ms["first_token"] = _ms_since(started)
                     yield delta
             finally:
+                expiry.cancel()
                 await deltas.aclose()
             latency_ms["generate"] = _ms_since(generating)
             assert stream.generation is not None  # set when the deltas ended

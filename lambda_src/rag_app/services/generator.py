@@ -47,6 +47,10 @@ class TokenStream:
         """Hang up on the model: it stops generating for a caller who is gone."""
         self._stream.close()
 
+    def expire(self) -> None:
+        """The deadline passed: hang up, and the deltas end with TimeoutError."""
+        self._stream.expire()
+
 
 class Generator:
     """Sends model inputs to the LLM component and reads its answers."""

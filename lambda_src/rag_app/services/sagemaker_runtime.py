@@ -190,6 +190,11 @@ class ResponseStream:
             with contextlib.suppress(Exception):
                 self._events.close()
 
+    def expire(self) -> None:
+        """Out of time (called on the event loop): parts() raises TimeoutError next."""
+        self._queue.put_nowait(TimeoutError())
+        self.close()
+
 
 def _stream_error(err: Exception, role: str) -> Exception:
     """The public error for a stream that broke while it was being read."""

@@ -341,6 +341,7 @@ class FakeSageMaker:
         self.on_generate: Callable[[], object] | None = None
         # A streamed answer ends with this exception event after its tokens, when set.
         self.stream_error: str | None = None
+
         self._lock = threading.Lock()
 
     def install(self, runtime: Any) -> None:
@@ -412,13 +413,28 @@ class FakeSageMaker:
             frames.append(
                 stream_exception("ModelStreamError", self.stream_error, "ModelStreamError")
             )
-        body = b"".join(frames)
-        raw = HTTPResponse(body=io.BytesIO(body), status=200, preload_content=False)
+        raw = HTTPResponse(body=io.BytesIO(b"".join(frames)), status=200, preload_content=False)
         headers = {
             "Content-Type": "application/vnd.amazon.eventstream",
             "X-Amzn-SageMaker-Content-Type": "text/event-stream",
         }
         return AWSResponse(request.url, 200, headers, raw)
+
+
+class SilentStream:
+    """An InvokeEndpointWithResponseStream body that sends some parts, then nothing until closed."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self.parts = parts
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Any:
+        for part in self.parts:
+            yield {"PayloadPart": {"Bytes": part}}
+        self.closed.wait(timeout=30)
+
+    def close(self) -> None:
+        self.closed.set()
 
 
 def vllm_answer(text: str, *, chat: bool, completion_tokens: int = 12) -> dict[str, Any]:

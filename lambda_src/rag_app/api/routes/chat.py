@@ -156,6 +156,10 @@ class _Reply:
         self.model = model
         self.created = int(time.time())
         self.include_usage = include_usage
+        # A token's chunk is this chunk with its text in the middle: one JSON encoding of
+        # the text per token instead of the whole chunk.
+        head, tail = self._chunk({"content": "\0"}).split(b'"\\u0000"')
+        self._token_head, self._token_tail = head, tail
 
     def completion(self, text: str, result: ChatResult) -> ChatCompletion:
         return ChatCompletion(
@@ -187,7 +191,7 @@ class _Reply:
                 if isinstance(event, ChatResult):
                     yield self._last_chunks(event)
                     break
-                yield self._chunk({"content": event})
+                yield self._token_head + json.dumps(event).encode() + self._token_tail
                 event = await anext(events, None)
         except RagError as err:
             body = error_body(

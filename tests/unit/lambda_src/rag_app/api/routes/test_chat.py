@@ -20,8 +20,10 @@ from ....support import (
     FakeSageMaker,
     HttpResponse,
     RecordCollector,
+    SilentStream,
     content_of,
     expected_prompt,
+    vllm_stream,
 )
 
 QUESTION = "How do RAG systems use retrieval?"
@@ -387,3 +389,28 @@ def test_the_stream_deadline_is_504(
 
     error = assert_openai_error(response, 504, "deadline_exceeded")
     assert "0.3 s" in error["message"]
+
+
+def test_the_deadline_mid_stream_ends_it_with_an_error_event(
+    use_engine: Callable[..., tuple[TestClient, FakeSageMaker]],
+    monkeypatch: pytest.MonkeyPatch,
+    app_logs: RecordCollector,
+) -> None:
+    monkeypatch.setenv("RAG_STREAM_TIMEOUT_S", "2")
+    client, _ = use_engine("vllm")
+    # The model writes one word, then falls silent for longer than the deadline.
+    silent = SilentStream([vllm_stream(["one "], chat=False).split(b"\n\n")[0] + b"\n\n"])
+    runtime = client.app.state.pipeline.runtime  # type: ignore[attr-defined]
+    monkeypatch.setattr(runtime, "_open_stream", lambda *_: silent)
+
+    response = client.post("/v1/chat/completions", json=chat_body(stream=True))
+
+    assert response.status_code == 200
+    events = events_of(response)
+    assert events[1]["choices"][0]["delta"]["content"] == "one "
+    assert events[-1]["error"]["code"] == "deadline_exceeded"
+    assert "[DONE]" not in events
+    # The deadline hung up on the model.
+    assert silent.closed.is_set()
+    [trace] = app_logs.traces()
+    assert trace["error_code"] == "deadline_exceeded"
