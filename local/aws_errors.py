@@ -15,6 +15,13 @@ from starlette.responses import Response
 ACCOUNT = "000000000000"
 _CORAL = "http://internal.amazon.com/coral/com.amazon.coral.validate/"
 _SAGEMAKER = "http://internal.amazon.com/coral/com.amazon.sagemaker.runtime/"
+# What SageMaker answers (ValidationError) while an inference component has no copy, e.g.
+# scaled to zero and waking up.
+NO_CAPACITY = (
+    "Inference Component has no capacity to process this request. ApplicationAutoScaling may "
+    "be in-progress (if configured) or try to increase the capacity by invoking "
+    "UpdateInferenceComponentRuntimeConfig API."
+)
 # Status codes from botocore's sagemaker-runtime service model.
 _STATUS = {
     "ValidationError": 400,

@@ -44,6 +44,8 @@ class Runtime:
     invocations: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
     # Invocations accepted and not yet answered, by request id.
     running: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Components scaled to zero copies: SageMaker refuses their invocations.
+    scaled_to_zero: set[str] = field(default_factory=set)
 
     def close(self) -> None:
         for container in self.components.values():
@@ -92,6 +94,8 @@ class Invoker:
                 f"(local mode serves: {known}).",
                 request_id,
             )
+        if component in self.runtime.scaled_to_zero:
+            return aws_errors.validation_error(aws_errors.NO_CAPACITY, request_id)
         return component, container
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -287,6 +291,18 @@ class Invoker:
         """Recent invocations, newest last: lets tests and benchmarks see what the LLM did."""
         return JSONResponse(list(self.runtime.invocations))
 
+    async def set_copies(self, request: Request) -> Response:
+        """Scale a component to 0 or 1 copies, as autoscaling would: shows the app at zero."""
+        body = await request.json()
+        component, copies = body.get("component"), body.get("copies")
+        if component not in self.runtime.components or copies not in (0, 1):
+            return JSONResponse({"error": "give a served component and copies 0 or 1"}, 400)
+        if copies == 0:
+            self.runtime.scaled_to_zero.add(component)
+        else:
+            self.runtime.scaled_to_zero.discard(component)
+        return JSONResponse({"scaled_to_zero": sorted(self.runtime.scaled_to_zero)})
+
     async def running(self, request: Request) -> Response:
         """Invocations in progress: lets tests wait until a generation has really started."""
         return JSONResponse(list(self.runtime.running.values()))
@@ -310,6 +326,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/ping", invoker.ping, methods=["GET"]),
             Route("/_local/invocations", invoker.invocations, methods=["GET"]),
             Route("/_local/running", invoker.running, methods=["GET"]),
+            Route("/_local/copies", invoker.set_copies, methods=["POST"]),
         ],
         exception_handlers={Exception: unexpected},
     )
