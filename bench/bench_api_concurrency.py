@@ -1,10 +1,11 @@
-"""Throughput of the RAG API with 8 concurrent clients against the local endpoint's own.
+"""Throughput of the RAG API with 8 concurrent clients against the local endpoint's own, for a
+config on each serving engine.
 
 Phase 1 sends POST /rag from 8 concurrent clients to the real app (embed, search, generate).
-Phase 2 replays the exact TGI requests the app made, straight to the local endpoint through
-boto3, again from 8 concurrent clients. The LLM serializes generations, so if the API does not
-serialize requests itself its throughput stays close to the endpoint's. Target: at least 90 %.
-Prints numbers only: nothing here asserts a timing.
+Phase 2 replays the exact LLM requests the app made (vLLM's or TGI's contract), straight to
+the local endpoint through boto3, again from 8 concurrent clients. The LLM serializes
+generations, so if the API does not serialize requests itself its throughput stays close to
+the endpoint's. Target: at least 90 %. Prints numbers only: nothing here asserts a timing.
 """
 
 from __future__ import annotations
@@ -81,14 +82,22 @@ def generated(records: list[dict[str, Any]], component: str) -> list[dict[str, A
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
+    from engines import ENGINE_MODELS
+
+    for engine, model in ENGINE_MODELS.items():
+        measure(engine, model)
+
+
+def measure(engine: str, model: str) -> None:
+    """Both phases for one engine's config, printed."""
     import boto3  # type: ignore[import-untyped]
     from botocore.config import Config  # type: ignore[import-untyped]
 
     from local.processes import LocalStack
     from local.settings import DUMMY_CREDENTIALS, Ports
-    from model_config import DEFAULT_MODEL, load_config
+    from model_config import load_config
 
-    config = load_config(DEFAULT_MODEL)
+    config = load_config(model)
     names = config.names
     ports = Ports(endpoint=free_port(), api=free_port())
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,8 +106,8 @@ def main() -> None:
         log = Path(tmp) / "stack.log"
         stack = LocalStack(config, store, ports, log_path=log)
         print(
-            f"{REQUESTS} requests from {CLIENTS} concurrent clients, k={CONTEXT_CHUNKS}, "
-            f"max_new_tokens={MAX_NEW_TOKENS}, config {config.name}"
+            f"== {engine} contract: {REQUESTS} requests from {CLIENTS} concurrent clients, "
+            f"k={CONTEXT_CHUNKS}, max_new_tokens={MAX_NEW_TOKENS}, config {config.name}"
         )
         stack.start()
         try:
@@ -163,7 +172,7 @@ def main() -> None:
     token_ratio = (api_tokens / api_seconds) / (endpoint_tokens / endpoint_seconds)
     verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
     print(
-        f"API / endpoint throughput: {ratio * 100:.1f} % of requests/s, "
+        f"API / endpoint throughput ({engine}): {ratio * 100:.1f} % of requests/s, "
         f"{token_ratio * 100:.1f} % of tokens/s ({verdict} the {TARGET_RATIO * 100:.0f} % target)"
     )
 

@@ -1,10 +1,11 @@
-"""Generation throughput of the local endpoint (boto3 InvokeEndpoint) against llama-cpp-python.
+"""Generation throughput of the local endpoint (boto3 InvokeEndpoint) against llama-cpp-python,
+for each serving engine's contract (vLLM's OpenAI completions, TGI's generate).
 
 Both sides run the same GGUF with the same prompts (the config's prompt template around each
 sample-corpus document), greedy decoding, the config's repetition penalty and the same thread
-count; rounds alternate which side goes first. The overhead is what HTTP, SigV4, JSON, TGI
-validation and per-token bookkeeping cost on top of llama.cpp. Target: at most 5 %. Prints
-numbers only: nothing here asserts a timing.
+count; rounds alternate which side goes first. The overhead is what HTTP, SigV4, JSON, the
+contract's validation and per-token bookkeeping cost on top of llama.cpp. Target: at most
+5 %. Prints numbers only: nothing here asserts a timing.
 """
 
 from __future__ import annotations
@@ -75,21 +76,49 @@ def run_direct(llama: Any, batch: list[str], penalty: float) -> Tally:
     return tally
 
 
-def run_endpoint(
-    client: Any, endpoint: str, component: str, batch: list[str], penalty: float
-) -> Tally:
-    """The same prompts through boto3 and the local SageMaker stand-in (TGI contract)."""
-    tally = Tally(texts=[])
-    for prompt in batch:
-        body = {
+def endpoint_body(engine: str, prompt: str, penalty: float) -> dict[str, Any]:
+    """The request each engine's contract takes for a greedy generation of MAX_NEW_TOKENS."""
+    if engine == "tgi":
+        # No sampling parameters: TGI decodes greedily, as the direct call does.
+        return {
             "inputs": prompt,
-            # No sampling parameters: TGI decodes greedily, as the direct call does.
             "parameters": {
                 "max_new_tokens": MAX_NEW_TOKENS,
                 "repetition_penalty": penalty,
                 "details": True,
             },
         }
+    return {
+        "prompt": prompt,
+        "max_tokens": MAX_NEW_TOKENS,
+        "temperature": 0,
+        "repetition_penalty": penalty,
+    }
+
+
+def generated(engine: str, answer: Any) -> tuple[str, int]:
+    """Text and token count of an answer, the end-of-sequence token left out of the count.
+
+    llama-cpp-python does not count the end-of-sequence token; both engines do.
+    """
+    if engine == "tgi":
+        (first,) = answer
+        details = first["details"]
+        eos = details["finish_reason"] == "eos_token"
+        return first["generated_text"], details["generated_tokens"] - eos
+    (choice,) = answer["choices"]
+    # No stop strings are given, so "stop" means the end-of-sequence token.
+    eos = choice["finish_reason"] == "stop"
+    return choice["text"], answer["usage"]["completion_tokens"] - eos
+
+
+def run_endpoint(
+    client: Any, engine: str, endpoint: str, component: str, batch: list[str], penalty: float
+) -> Tally:
+    """The same prompts through boto3 and the local SageMaker stand-in."""
+    tally = Tally(texts=[])
+    for prompt in batch:
+        body = endpoint_body(engine, prompt, penalty)
         started = time.perf_counter()
         response = client.invoke_endpoint(
             EndpointName=endpoint,
@@ -97,37 +126,38 @@ def run_endpoint(
             ContentType="application/json",
             Body=json.dumps(body),
         )
-        (answer,) = json.loads(response["Body"].read())
+        answer = json.loads(response["Body"].read())
         tally.seconds += time.perf_counter() - started
-        details = answer["details"]
-        # llama-cpp-python does not count the end-of-sequence token; TGI does.
-        tally.tokens += details["generated_tokens"] - (details["finish_reason"] == "eos_token")
+        text, tokens = generated(engine, answer)
+        tally.tokens += tokens
         assert tally.texts is not None
-        tally.texts.append(answer["generated_text"])
+        tally.texts.append(text)
     return tally
 
 
-def main() -> None:
-    sys.path.insert(0, str(REPO))
+def measure(engine: str, model: str) -> None:
+    """Both sides for one engine's config, printed."""
     import boto3  # type: ignore[import-untyped]
     from botocore.config import Config  # type: ignore[import-untyped]
 
+    from local.llm import LlamaEngine
     from local.processes import LocalStack
     from local.settings import DUMMY_CREDENTIALS, Ports, resolve_gguf
-    from model_config import DEFAULT_MODEL, load_config
+    from model_config import load_config
 
-    config = load_config(DEFAULT_MODEL)
+    config = load_config(model)
+    assert config.prompt_template is not None, "a template config: prompts are built from it"
     gguf = resolve_gguf()
     penalty = config.generation.repetition_penalty
     batch = prompts(config.prompt_template)
     ports = Ports(endpoint=free_port(), api=free_port())
+    print(
+        f"== {engine} contract (config {config.name}): model {gguf.name}, {len(batch)} prompts x "
+        f"{ROUNDS} rounds, max_new_tokens={MAX_NEW_TOKENS}, greedy, repetition_penalty={penalty}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "endpoint.log"
         stack = LocalStack(config, Path(tmp) / "qdrant", ports, gguf, log_path=log)
-        print(
-            f"model {gguf.name}, {len(batch)} prompts x {ROUNDS} rounds, "
-            f"max_new_tokens={MAX_NEW_TOKENS}, greedy, repetition_penalty={penalty}"
-        )
         stack.start_endpoint()
         try:
             # Dummy credentials from the environment, as the RAG app gets them in local mode.
@@ -138,13 +168,17 @@ def main() -> None:
                 config=Config(retries={"max_attempts": 1}, read_timeout=120),
             )
             # Same context size and thread count as the endpoint's engine.
-            from local.llm import LlamaEngine
-
             llama = LlamaEngine(gguf, n_ctx=config.llm.max_total_tokens).llama
             names = config.names
+
+            def endpoint_side(prompts: list[str]) -> Tally:
+                return run_endpoint(
+                    client, engine, names.endpoint, names.llm_component, prompts, penalty
+                )
+
             # Warm both: first calls pay for allocations and connection set-up.
             run_direct(llama, batch[:1], penalty)
-            run_endpoint(client, names.endpoint, names.llm_component, batch[:1], penalty)
+            endpoint_side(batch[:1])
 
             direct, endpoint = Tally(), Tally()
             same = 0
@@ -155,9 +189,7 @@ def main() -> None:
                     if side == "direct":
                         results[side] = run_direct(llama, batch, penalty)
                     else:
-                        results[side] = run_endpoint(
-                            client, names.endpoint, names.llm_component, batch, penalty
-                        )
+                        results[side] = endpoint_side(batch)
                 for total, part in ((direct, results["direct"]), (endpoint, results["endpoint"])):
                     total.tokens += part.tokens
                     total.seconds += part.seconds
@@ -180,15 +212,23 @@ def main() -> None:
         f"{direct.per_second:.1f} tok/s"
     )
     print(
-        f"local endpoint (boto3)  : {endpoint.tokens} tokens in {endpoint.seconds:.2f} s = "
+        f"local endpoint ({engine:4}) : {endpoint.tokens} tokens in {endpoint.seconds:.2f} s = "
         f"{endpoint.per_second:.1f} tok/s"
     )
     print(f"identical generations   : {same}/{len(batch) * ROUNDS}")
     verdict = "within" if overhead <= TARGET_OVERHEAD else "ABOVE"
     print(
-        f"endpoint overhead       : {overhead * 100:+.1f} % ({verdict} the "
+        f"endpoint overhead ({engine}) : {overhead * 100:+.1f} % ({verdict} the "
         f"{TARGET_OVERHEAD * 100:.0f} % target)"
     )
+
+
+def main() -> None:
+    sys.path.insert(0, str(REPO))
+    from engines import ENGINE_MODELS
+
+    for engine, model in ENGINE_MODELS.items():
+        measure(engine, model)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,8 @@ def rag_settings(qdrant_path: Path) -> dict[str, str]:
         "RAG_LLM_COMPONENT": "twin-llm",
         "RAG_EMBEDDING_COMPONENT": EMBEDDING_COMPONENT,
         "RAG_MODEL_ID": "mlabonne/TwinLlama-3.1-8B-DPO",
+        # The canned LLM answer is TGI's generate contract.
+        "RAG_LLM_ENGINE": "tgi",
         "RAG_PROMPT_TEMPLATE": "Context:\n{context}\n\nRequest: {query}\n\nResponse:",
         "RAG_MAX_INPUT_TOKENS": "2048",
         "RAG_CHARS_PER_TOKEN": "3.0",
