@@ -314,13 +314,17 @@ class Simulation:
             )
             window_arrivals = 0.0
             if boundary % minute_s == 0:
-                wake.period_end(boundary, llm_refused_minute)
+                # The embedder's no-capacity alarm fires every component's wake policy, as
+                # stacks/constructs/model_endpoint.py wires it: one refused request wakes all.
+                first_refused = gatekeepers[0].refused_this_minute if gatekeepers else 0.0
+                wake.period_end(boundary, llm_refused_minute + first_refused)
                 llm_refused_minute = 0.0
                 for gate in gatekeepers:
                     if gate.copies and last_pass > gate.last_request_at:
                         gate.last_request_at = last_pass
                     asleep = not gate.copies and gate.wake_at is None
-                    if asleep and gate.refused_this_minute >= rules.WAKE_ALARM_THRESHOLD:
+                    alarmed = gate.refused_this_minute + first_refused
+                    if asleep and alarmed >= rules.WAKE_ALARM_THRESHOLD:
                         gate.wake_at = boundary + self.timing.alarm_reaction_s
                     gate.refused_this_minute = 0.0
                 self._gatekeepers_sleep(boundary)

@@ -175,7 +175,7 @@ def test_wake_from_zero_through_the_step_policy() -> None:
 
 
 def test_a_short_wake_cooldown_adds_a_copy_per_minute_of_refusals() -> None:
-    """The stack's 60 s wake cooldown against a 120 s copy start and a 300 s launch: the alarm
+    """A 60 s wake cooldown against a 120 s copy start and a 300 s launch: the alarm
     still fires at 120 (refusals in [60,120)), acted on at 180 when the cooldown from 120 has
     just ended: a second copy, which needs a second instance. At 240 the maximum (2) stops it."""
     result = Simulation(
@@ -191,12 +191,14 @@ def test_a_short_wake_cooldown_adds_a_copy_per_minute_of_refusals() -> None:
     assert row(result, "instances", 190) == 2
 
 
-def test_a_gatekeeper_at_zero_wakes_first() -> None:
-    """An embedder that also scaled to zero sits before the LLM: requests are refused by it,
-    so only its alarm fires (60 -> action 120); its copy needs an instance (ready 420) and
-    60 s to start (ready 480). Only then do requests reach the LLM and get refused by it:
-    refusals in [480,540) fire the LLM's alarm at 540, its copy is added at 600 on the
-    instance already running, and serves from 600 + 120 = 720."""
+def test_one_refused_request_wakes_the_embedder_and_the_llm_together() -> None:
+    """An embedder that also scaled to zero sits before the LLM, so requests are refused by it;
+    its no-capacity alarm fires every component's wake policy, as the stack wires it.
+    Refusals in [0,60) fire it at 60; at 120 the LLM's policy adds a copy (no instance: one
+    launches, ready 420; the copy starts there, ready 420 + 120 = 540) and the embedder's copy
+    goes on the same instance (ready 420 + 60 = 480). Requests are refused until 540, by the
+    embedder and then by the LLM: 540 x 0.1 = 54. The LLM's later alarm (540, acted on 600)
+    falls in its 600 s cooldown: still one copy, one instance."""
     embedder = Gatekeeper("embedding", CopyShape(0, 1.0, 2000), copies=1, can_sleep=True)
     result = Simulation(
         deployment(min_instances=0, gatekeepers=(embedder,)),
@@ -207,9 +209,9 @@ def test_a_gatekeeper_at_zero_wakes_first() -> None:
         initial_copies=0,
     ).run()
 
-    assert [(e.t, e.after) for e in events(result, "wake")] == [(600, 1)]
-    assert result.request_t.min() == 720
-    assert result.refused == pytest.approx(72.0)
+    assert [(e.t, e.after) for e in events(result, "wake")] == [(120, 1)]
+    assert result.request_t.min() == 540
+    assert result.refused == pytest.approx(54.0)
     assert row(result, "instances", 1000) == 1
 
 
