@@ -210,6 +210,8 @@ class DeploymentDashboard(Construct):
                 title="RAG step latency p95 (ms)",
                 width=WIDTH,
                 left=[observed.rag_metric(f"{step}Latency", "p95") for step in RAG_STEPS],
+                # Chat requests: what a user waits before the answer starts to stream.
+                right=[observed.rag_metric("TimeToFirstToken", "p95")],
             ),
             cloudwatch.GraphWidget(
                 title="Tokens per five minutes",

@@ -44,7 +44,7 @@ def test_dashboard_shows_api_lambda_endpoint_and_rag_steps(synth: Synth, model: 
         result.config.names.endpoint,
         # RAG steps and tokens from the prompt traces
         "LlmTwin", "EmbedLatency", "SearchLatency", "GenerateLatency", "TotalLatency",
-        "PromptTokens", "GeneratedTokens", result.config.llm.model_id,
+        "TimeToFirstToken", "PromptTokens", "GeneratedTokens", result.config.llm.model_id,
     ]  # fmt: skip
     missing = [name for name in [*expected, *components(result)] if name not in body]
     assert not missing
