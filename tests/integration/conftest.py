@@ -20,6 +20,7 @@ import httpx
 import pytest
 from botocore.config import Config
 
+from local.llm import SEED_ENV, THREADS_ENV
 from local.processes import LocalStack, StartupError
 from local.settings import DUMMY_CREDENTIALS, REPO_ROOT, Ports
 from model_config import DEFAULT_MODEL, DeploymentConfig, load_config
@@ -37,9 +38,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# Settings of the developer's shell that would change what a command under test does; the
+# local model's thread count and seed stay, so the whole suite runs with them.
+KEPT_LOCAL_SETTINGS = (THREADS_ENV, SEED_ENV)
+
+
+def command_environment() -> dict[str, str]:
+    """This process's environment without AWS, app and local-mode settings (but the model's)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AWS_", "RAG_", "LOCAL_")) or name in KEPT_LOCAL_SETTINGS
+    }
+
+
 def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`python -m module args` from the repository root, as a user would run it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAG_", "LOCAL_"))}
+    env = command_environment()
     env["PYTHONPATH"] = str(REPO_ROOT)
     return subprocess.run(
         [sys.executable, "-m", module, *args],

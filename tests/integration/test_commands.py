@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from local.settings import REPO_ROOT
-from tests.integration.conftest import STACK_GROUP, free_port, run_module
+from tests.integration.conftest import STACK_GROUP, command_environment, free_port, run_module
 from tests.integration.test_rag_e2e import MOTH_ARTICLE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(STACK_GROUP)]
@@ -50,7 +49,7 @@ def _wait_for(lines: queue.Queue[str], marker: str, timeout_s: float) -> list[st
 
 def test_run_serves_until_ctrl_c(store_copy: Path) -> None:
     api_port, endpoint_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAG_", "LOCAL_"))}
+    env = command_environment()
     env["PYTHONPATH"] = str(REPO_ROOT)
     args = ["--qdrant-path", str(store_copy), "--port", str(api_port)]
     process = subprocess.Popen(

@@ -29,7 +29,7 @@ import pytest
 
 from local.settings import REPO_ROOT
 from model_config import DeploymentConfig
-from tests.integration.conftest import MODEL, STACK_GROUP, free_port
+from tests.integration.conftest import MODEL, STACK_GROUP, command_environment, free_port
 
 MAKE = shutil.which("make")
 pytestmark = [
@@ -225,7 +225,7 @@ def start_make(store: Path) -> Iterator[StartMake]:
 
     def start(target: str) -> MakeRun:
         api_port, endpoint_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAG_", "LOCAL_"))}
+        env = command_environment()
         env |= {
             "LOCAL_QDRANT_PATH": str(store),
             "LOCAL_API_PORT": str(api_port),
@@ -332,7 +332,7 @@ def test_children_stop_when_the_launcher_is_killed_hard(start_make: StartMake) -
 
 def test_sigterm_to_the_group_while_make_demo_waits_for_its_answer(start_make: StartMake) -> None:
     run = start_make("demo")
-    run.wait_for("Waiting for the answer")
+    run.wait_for("(streamed)")  # the demo has asked and waits for its answer
     run.signal_group(signal.SIGTERM)
     assert run.finish() == -signal.SIGTERM, run.text
     run.assert_nothing_left()
