@@ -102,6 +102,31 @@ class TgiJob:
         return tgi.sse_event(_tgi_generation_error(err).body())
 
 
+class TgiChatJob(TgiJob):
+    """TGI's chat route: its generate path under the model's chat template, OpenAI's shapes."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        valid: tgi.ValidRequest,
+        stats: dict[str, Any],
+        chat: tgi.ChatRequest,
+        model: str,
+    ):
+        super().__init__(engine, valid, stats)
+        self.chat, self.model = chat, model
+
+    def answer(self, cancel: threading.Event) -> tuple[int, Any]:
+        for _ in self._run(cancel):
+            pass
+        return 200, tgi.chat_response_body(self.valid, self.state, self.model)
+
+    def events(self, cancel: threading.Event) -> Iterator[bytes]:
+        for token in self._run(cancel):
+            yield tgi.chat_stream_event(token, self.state, self.model)
+        yield tgi.chat_stream_end(self.chat, self.valid, self.state, self.model)
+
+
 class OpenAiJob:
     """OpenAI completions and chat completions, as vLLM serves them."""
 
@@ -178,8 +203,14 @@ class LlmContainer:
 
     def _accept_tgi(self, body: bytes, stats: dict[str, Any]) -> GenerationJob | ContainerResponse:
         request: tgi.GenerateRequest | None = None
+        chat: tgi.ChatRequest | None = None
         try:
-            request = tgi.parse_request(body)
+            # TGI's SageMaker route tries its generate body first, then a chat completion.
+            if tgi.is_chat(body):
+                chat = tgi.decode_body(body, tgi.ChatRequest)
+                request = tgi.chat_as_generate(chat, self.engine)
+            else:
+                request = tgi.parse_request(body)
             stats["request"] = json.loads(body)
             valid = tgi.validate(request, self.engine, self.limits)
         except tgi.TgiError as err:
@@ -191,6 +222,8 @@ class LlmContainer:
                 )
             return _json(err.status, err.body(), stats)
         stats["input_tokens"] = len(valid.input_ids)
+        if chat is not None:
+            return TgiChatJob(self.engine, valid, stats, chat, self.served_model)
         return TgiJob(self.engine, valid, stats)
 
     def _accept_openai(

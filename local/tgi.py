@@ -102,6 +102,15 @@ class Generation:
     finish_reason: str | None = None
 
 
+def is_chat(body: bytes) -> bool:
+    """A body TGI's generate contract would not take but its chat route would."""
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(raw, dict) and "inputs" not in raw and "messages" in raw
+
+
 def parse_request(body: bytes) -> GenerateRequest:
     """Decode a body the way TGI's JSON extractor does (400 bad JSON, 422 wrong shape)."""
     return decode_body(body, GenerateRequest)
@@ -284,3 +293,95 @@ def stream_event(valid: ValidRequest, token: GeneratedToken, state: Generation) 
             "details": details,
         }
     )
+
+
+class ChatRequest(BaseModel):
+    """What TGI's SageMaker route takes as a chat completion (`messages`); extras ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    messages: list[dict[str, str]]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] = []
+    seed: int | None = None
+    stream: bool = False
+    stream_options: dict[str, bool] | None = None
+
+
+def chat_as_generate(chat: ChatRequest, engine: Engine) -> GenerateRequest:
+    """TGI's chat route: the model's chat template, then its generate path; 0 is greedy."""
+    sampled = chat.temperature is not None and chat.temperature > 0
+    parameters = Parameters(
+        max_new_tokens=chat.max_tokens,
+        temperature=chat.temperature if sampled else None,
+        do_sample=sampled,
+        top_p=chat.top_p if sampled else None,
+        stop=chat.stop,
+        seed=chat.seed,
+        details=True,
+    )
+    prompt = engine.format_chat(chat.messages)
+    return GenerateRequest(inputs=prompt, parameters=parameters, stream=chat.stream)
+
+
+def chat_finish_reason(state: Generation) -> str | None:
+    """TGI's chat route names end of sequence `stop` but keeps `stop_sequence` and `length`."""
+    return "stop" if state.finish_reason == "eos_token" else state.finish_reason
+
+
+def chat_usage(valid: ValidRequest, state: Generation) -> dict[str, int]:
+    prompt = len(valid.input_ids)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": len(state.tokens),
+        "total_tokens": prompt + len(state.tokens),
+    }
+
+
+def chat_response_body(valid: ValidRequest, state: Generation, model: str) -> dict[str, Any]:
+    """A chat.completion; the stop string TGI matched stays in the text."""
+    return {
+        "object": "chat.completion",
+        "id": "",
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": state.text},
+                "logprobs": None,
+                "finish_reason": chat_finish_reason(state),
+            }
+        ],
+        "usage": chat_usage(valid, state),
+    }
+
+
+def chat_stream_event(token: GeneratedToken, state: Generation, model: str) -> bytes:
+    """A chat.completion.chunk as TGI writes it: the role in every delta, `data:` unspaced."""
+    last = state.finish_reason is not None
+    chunk = {
+        "object": "chat.completion.chunk",
+        "id": "",
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": "" if token.special else token.text},
+                "logprobs": None,
+                "finish_reason": chat_finish_reason(state) if last else None,
+            }
+        ],
+        "usage": None,
+    }
+    return sse_event(chunk)
+
+
+def chat_stream_end(chat: ChatRequest, valid: ValidRequest, state: Generation, model: str) -> bytes:
+    """The usage chunk when asked for, then TGI's `data:[DONE]`."""
+    tail = b""
+    if chat.stream_options and chat.stream_options.get("include_usage"):
+        usage = {"object": "chat.completion.chunk", "id": "", "model": model, "choices": []}
+        tail = sse_event(usage | {"usage": chat_usage(valid, state)})
+    return tail + b"data:[DONE]\n\n"

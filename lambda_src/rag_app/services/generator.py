@@ -63,6 +63,10 @@ class Generator:
     def _uses_tgi_generate(self, prompt: Prompt) -> bool:
         return self.engine == "tgi" and prompt.text is not None
 
+    def _kept_stop(self, params: GenerationParams) -> list[str]:
+        """Stop strings the engine leaves in its answer: TGI keeps them, vLLM does not."""
+        return params.stop if self.engine == "tgi" else []
+
     def request_body(
         self, prompt: Prompt, params: GenerationParams, *, stream: bool
     ) -> dict[str, Any]:
@@ -78,7 +82,7 @@ class Generator:
         answer = await self.runtime.invoke(self.component, body, role=ROLE)
         if self._uses_tgi_generate(prompt):
             return tgi_contract.parse_answer(answer, params.stop)
-        return openai_contract.parse_answer(answer)
+        return openai_contract.parse_answer(answer, self._kept_stop(params))
 
     async def stream(self, prompt: Prompt, params: GenerationParams) -> TokenStream:
         """The answer token by token (InvokeEndpointWithResponseStream)."""
@@ -86,7 +90,7 @@ class Generator:
         parser: StreamParser = (
             tgi_contract.StreamParser(params.stop)
             if self._uses_tgi_generate(prompt)
-            else openai_contract.StreamParser()
+            else openai_contract.StreamParser(self._kept_stop(params))
         )
         stream = await self.runtime.open_stream(self.component, body, role=ROLE)
         return TokenStream(stream, parser)

@@ -13,7 +13,7 @@ from typing import Any
 from rag_app.errors import UpstreamFailed
 from rag_app.services.generation import Generation, GenerationParams, count, finish_reason
 from rag_app.services.prompt import Prompt
-from rag_app.services.sse import SseDecoder
+from rag_app.services.sse import SseDecoder, StopTrimmer, without_stop
 
 ROLE = "language model"
 DONE = "[DONE]"
@@ -49,12 +49,17 @@ def request_body(
     return body
 
 
-def parse_answer(answer: Any) -> Generation:
-    """The first choice of a (chat) completion, or UpstreamFailed."""
+def parse_answer(answer: Any, kept_stop: list[str] | None = None) -> Generation:
+    """The first choice of a (chat) completion, or UpstreamFailed.
+
+    `kept_stop`: stop strings the engine leaves in its output (TGI), to remove.
+    """
     choice = _first_choice(answer)
     text = _choice_text(choice, streamed=False) if choice is not None else None
     if not isinstance(text, str):
         raise unexpected(answer)
+    if choice is not None and choice.get("finish_reason") == "stop_sequence":
+        text = without_stop(text, kept_stop or [])
     usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
     return Generation(
         text=text.strip(),
@@ -65,10 +70,15 @@ def parse_answer(answer: Any) -> Generation:
 
 
 class StreamParser:
-    """Chunks of a streamed (chat) completion into text deltas, then the Generation."""
+    """Chunks of a streamed (chat) completion into text deltas, then the Generation.
 
-    def __init__(self) -> None:
+    `kept_stop`: stop strings the engine leaves in its output (TGI); they are held back and
+    dropped, so every engine streams the same text.
+    """
+
+    def __init__(self, kept_stop: list[str] | None = None) -> None:
         self._events = SseDecoder()
+        self._trimmer = StopTrimmer(kept_stop or [])
         self._text = ""
         self._finish: Any = None
         self._usage: dict[str, Any] = {}
@@ -82,6 +92,8 @@ class StreamParser:
     def finish(self) -> tuple[list[str], Generation]:
         """The last deltas and the whole answer, once the stream has ended."""
         deltas = [self._on_event(data) for data in self._events.close()]
+        if not self._trimmer.stopped:
+            deltas.append(self._emit(self._trimmer.flush()))
         if not self._done and self._finish is None:
             raise UpstreamFailed(
                 f"The {ROLE} stream ended before its last chunk.", detail=self._text[-200:]
@@ -120,8 +132,11 @@ class StreamParser:
         # TGI's streamed completions send "" until the last chunk.
         if choice is not None and choice.get("finish_reason"):
             self._finish = choice["finish_reason"]
-        self._text += text or ""
-        return text or ""
+        return self._emit(self._trimmer.feed(text or ""))
+
+    def _emit(self, text: str) -> str:
+        self._text += text
+        return text
 
 
 def _first_choice(answer: Any) -> dict[str, Any] | None:

@@ -81,3 +81,11 @@ class StopTrimmer:
                     longest = size
                     break
         return longest
+
+
+def without_stop(text: str, stops: list[str]) -> str:
+    """`text` without the stop string it ends with, if any (TGI keeps the one it matched)."""
+    for stop in stops:
+        if stop and text.endswith(stop):
+            return text[: -len(stop)]
+    return text

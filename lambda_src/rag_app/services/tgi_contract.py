@@ -12,7 +12,7 @@ from rag_app.services.generation import (
     count,
     finish_reason,
 )
-from rag_app.services.sse import SseDecoder, StopTrimmer
+from rag_app.services.sse import SseDecoder, StopTrimmer, without_stop
 
 ROLE = "language model"
 
@@ -50,7 +50,7 @@ def parse_answer(answer: Any, stop: list[str]) -> Generation:
     details = details if isinstance(details, dict) else {}
     reason = finish_reason(details.get("finish_reason"))
     if details.get("finish_reason") == "stop_sequence":
-        text = _without_stop(text, stop)
+        text = without_stop(text, stop)
     return Generation(
         text=text.strip(),
         generated_tokens=count(details.get("generated_tokens")),
@@ -116,13 +116,6 @@ class StreamParser:
     def _emit(self, text: str) -> str:
         self._text += text
         return text
-
-
-def _without_stop(text: str, stop: list[str]) -> str:
-    for sequence in stop:
-        if sequence and text.endswith(sequence):
-            return text[: -len(sequence)]
-    return text
 
 
 def unexpected(answer: Any) -> UpstreamFailed:

@@ -401,7 +401,9 @@ class FakeSageMaker:
             self.on_generate()
         words = [f"{word} " for word in self.answer_text.split(" ")]
         words[-1] = words[-1].rstrip()
-        if self.engine == "tgi":
+        if self.engine == "tgi" and "messages" in payload:
+            data = tgi_chat_stream(words, stop=(payload.get("stop") or [None])[-1])
+        elif self.engine == "tgi":
             data = tgi_stream(words)
         else:
             data = vllm_stream(words, chat="messages" in payload)
@@ -472,6 +474,29 @@ def tgi_stream(words: list[str], input_length: int = 42) -> bytes:
         }
         events.append(b"data:" + json.dumps(event).encode() + b"\n\n")
     return b"".join(events)
+
+
+def tgi_chat_stream(words: list[str], stop: str | None) -> bytes:
+    """TGI's chat route: `data:` without a space, the role in every delta, the stop string it
+    matched kept in the text (then finish_reason stop_sequence), and `data:[DONE]`."""
+    pieces = [*words, stop] if stop else words
+    events = []
+    for index, piece in enumerate(pieces):
+        last = index == len(pieces) - 1
+        reason = ("stop_sequence" if stop else "stop") if last else None
+        chunk = {
+            "object": "chat.completion.chunk",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": piece},
+                    "finish_reason": reason,
+                }
+            ],
+            "usage": None,
+        }
+        events.append(b"data:" + json.dumps(chunk).encode() + b"\n\n")
+    return b"".join(events) + b"data:[DONE]\n\n"
 
 
 def vllm_stream(words: list[str], *, chat: bool) -> bytes:

@@ -185,3 +185,20 @@ def test_a_stream_without_its_end_is_an_upstream_failure() -> None:
 def test_garbage_in_a_stream_is_an_upstream_failure(event: bytes) -> None:
     with pytest.raises(UpstreamFailed, match="unexpected response"):
         StreamParser().feed(event)
+
+
+def test_a_stop_string_tgi_keeps_is_removed_from_answers_and_streams() -> None:
+    answer = {"choices": [{"message": {"content": "Done.##"}, "finish_reason": "stop_sequence"}]}
+    assert parse_answer(answer, ["##"]).text == "Done."
+
+    parser = StreamParser(kept_stop=["##"])
+    deltas = parser.feed(
+        sse(chat_chunk({"content": "Done.#"}), space=False)
+        + sse(chat_chunk({"content": "#"}, "stop_sequence"), space=False)
+        + sse("[DONE]", space=False)
+    )
+    tail, generation = parser.finish()
+
+    assert deltas + tail == ["Done."]
+    assert generation.text == "Done."
+    assert generation.finish_reason == "stop"

@@ -414,3 +414,26 @@ def test_the_deadline_mid_stream_ends_it_with_an_error_event(
     assert silent.closed.is_set()
     [trace] = app_logs.traces()
     assert trace["error_code"] == "deadline_exceeded"
+
+
+def test_tgi_chat_format_uses_its_chat_route_and_drops_the_kept_stop_string(
+    use_engine: Callable[..., tuple[TestClient, FakeSageMaker]],
+) -> None:
+    client, fake = use_engine("tgi", "chat", answer_text="Plain answer", part_size=5)
+
+    response = client.post(
+        "/v1/chat/completions", json=chat_body(stream=True, stop=["\nUser:"], temperature=0.3)
+    )
+
+    assert response.status_code == 200, response.text
+    sent, _ = llm_call(fake)
+    assert sent["messages"][-1] == {"role": "user", "content": QUESTION}
+    # TGI's chat route has no repetition penalty or truncation, and top_p stays in (0, 1).
+    assert {"repetition_penalty", "truncate_prompt_tokens", "inputs"}.isdisjoint(sent)
+    assert sent["stop"] == ["<|eot_id|>", "\nUser:"]
+    assert sent["top_p"] == 0.9
+    chunks = [event for event in events_of(response) if event != "[DONE]"]
+    text = "".join(chunk["choices"][0]["delta"].get("content", "") for chunk in chunks)
+    # TGI sent "Plain answer\nUser:"; the stop string never reaches the caller.
+    assert text == "Plain answer"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
