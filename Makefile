@@ -39,7 +39,7 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 test: install lint typecheck
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=10
 
 # Synthesizes offline into cdk.out/ (no AWS account, no Docker); MODEL picks the config.
 synth: install

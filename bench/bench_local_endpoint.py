@@ -3,7 +3,7 @@ for each serving engine's contract (vLLM's OpenAI completions, TGI's generate).
 
 Both sides run the same GGUF with the same prompts (the config's prompt template around each
 sample-corpus document), greedy decoding, the config's repetition penalty and the same thread
-count; rounds alternate which side goes first. The overhead is what HTTP, SigV4, JSON, the
+count; the two sides take turns prompt by prompt, alternating which goes first. The overhead is what HTTP, SigV4, JSON, the
 contract's validation and per-token bookkeeping cost on top of llama.cpp. Target: at most
 5 %. Prints numbers only: nothing here asserts a timing.
 """
@@ -183,25 +183,31 @@ def measure(engine: str, model: str) -> None:
             direct, endpoint = Tally(), Tally()
             same = 0
             for round_ in range(ROUNDS):
-                sides = ["direct", "endpoint"] if round_ % 2 == 0 else ["endpoint", "direct"]
-                results: dict[str, Tally] = {}
-                for side in sides:
-                    if side == "direct":
-                        results[side] = run_direct(llama, batch, penalty)
-                    else:
-                        results[side] = endpoint_side(batch)
-                for total, part in ((direct, results["direct"]), (endpoint, results["endpoint"])):
+                round_direct, round_endpoint = Tally(), Tally()
+                for index, prompt in enumerate(batch):
+                    # Side by side, prompt by prompt, in alternating order: the machine's
+                    # speed drifts, and a drift must hit both sides alike.
+                    first_direct = (round_ + index) % 2 == 0
+                    for side in ("direct", "endpoint") if first_direct else ("endpoint", "direct"):
+                        if side == "direct":
+                            part, total = run_direct(llama, [prompt], penalty), round_direct
+                        else:
+                            part, total = endpoint_side([prompt]), round_endpoint
+                        total.tokens += part.tokens
+                        total.seconds += part.seconds
+                        total.texts = [*(total.texts or []), *(part.texts or [])]
+                for total, part in ((direct, round_direct), (endpoint, round_endpoint)):
                     total.tokens += part.tokens
                     total.seconds += part.seconds
                 same += sum(
                     a == b
                     for a, b in zip(
-                        results["direct"].texts or [], results["endpoint"].texts or [], strict=True
+                        round_direct.texts or [], round_endpoint.texts or [], strict=True
                     )
                 )
                 print(
-                    f"  round {round_ + 1}: direct {results['direct'].per_second:6.1f} tok/s, "
-                    f"endpoint {results['endpoint'].per_second:6.1f} tok/s"
+                    f"  round {round_ + 1}: direct {round_direct.per_second:6.1f} tok/s, "
+                    f"endpoint {round_endpoint.per_second:6.1f} tok/s"
                 )
         finally:
             stack.stop()
