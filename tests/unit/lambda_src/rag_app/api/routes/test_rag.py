@@ -668,3 +668,40 @@ def test_garbage_from_a_vllm_llm_is_502(
         response = client.post("/rag", json={"query": QUERY})
 
     assert_error(response, 502, "upstream_error")
+
+
+def test_tgi_engine_gets_its_generate_contract_byte_for_byte(
+    client: TestClient, sagemaker: Stubber
+) -> None:
+    expect_embedding(sagemaker, QUERY)
+    sent = {
+        "inputs": top_three_prompt(),
+        "parameters": {
+            "max_new_tokens": 150,
+            "repetition_penalty": 1.1,
+            "do_sample": True,
+            "return_full_text": False,
+            "stop": ["<|eot_id|>"],
+            "details": True,
+            "truncate": 2048,
+            "temperature": 0.01,
+            "top_p": 0.9,
+        },
+    }
+    sagemaker.add_response(
+        "invoke_endpoint",
+        invoke_response(tgi_answer("From TGI.")),
+        {
+            "EndpointName": "twin-endpoint",
+            "InferenceComponentName": LLM_COMPONENT,
+            "ContentType": "application/json",
+            "Accept": "application/json",
+            "Body": json.dumps(sent).encode(),
+        },
+    )
+
+    response = client.post("/rag", json={"query": QUERY})
+
+    sagemaker.assert_no_pending_responses()
+    assert response.status_code == 200, response.text
+    assert response.json()["answer"] == "From TGI."
