@@ -82,10 +82,9 @@ def generated(records: list[dict[str, Any]], component: str) -> list[dict[str, A
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from engines import ENGINE_MODELS
+    from engines import for_each_engine
 
-    for engine, model in ENGINE_MODELS.items():
-        measure(engine, model)
+    for_each_engine(measure)
 
 
 def measure(engine: str, model: str) -> None:

@@ -229,10 +229,9 @@ def measure(engine: str, model: str) -> None:
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from engines import ENGINE_MODELS
+    from engines import for_each_engine
 
-    for engine, model in ENGINE_MODELS.items():
-        measure(engine, model)
+    for_each_engine(measure)
 
 
 if __name__ == "__main__":

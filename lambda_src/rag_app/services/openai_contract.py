@@ -13,7 +13,7 @@ from typing import Any
 from rag_app.errors import UpstreamFailed
 from rag_app.services.generation import Generation, GenerationParams, count, finish_reason
 from rag_app.services.prompt import Prompt
-from rag_app.services.sse import SseDecoder, StopTrimmer, without_stop
+from rag_app.services.sse import TextEventStream, without_stop
 
 ROLE = "language model"
 DONE = "[DONE]"
@@ -69,44 +69,31 @@ def parse_answer(answer: Any, kept_stop: list[str] | None = None) -> Generation:
     )
 
 
-class StreamParser:
-    """Chunks of a streamed (chat) completion into text deltas, then the Generation.
-
-    `kept_stop`: stop strings the engine leaves in its output (TGI); they are held back and
-    dropped, so every engine streams the same text.
-    """
+class StreamParser(TextEventStream):
+    """Chunks of a streamed (chat) completion into text deltas, then the Generation."""
 
     def __init__(self, kept_stop: list[str] | None = None) -> None:
-        self._events = SseDecoder()
-        self._trimmer = StopTrimmer(kept_stop or [])
-        self._text = ""
+        super().__init__(kept_stop)
         self._finish: Any = None
         self._usage: dict[str, Any] = {}
         self._done = False
 
-    def feed(self, part: bytes) -> list[str]:
-        """Text deltas from one payload part (possibly none)."""
-        deltas = [self._on_event(data) for data in self._events.feed(part)]
-        return [delta for delta in deltas if delta]
-
     def finish(self) -> tuple[list[str], Generation]:
         """The last deltas and the whole answer, once the stream has ended."""
-        deltas = [self._on_event(data) for data in self._events.close()]
-        if not self._trimmer.stopped:
-            deltas.append(self._emit(self._trimmer.flush()))
+        deltas = self.close()
         if not self._done and self._finish is None:
             raise UpstreamFailed(
-                f"The {ROLE} stream ended before its last chunk.", detail=self._text[-200:]
+                f"The {ROLE} stream ended before its last chunk.", detail=self.text[-200:]
             )
         generation = Generation(
-            text=self._text.strip(),
+            text=self.text.strip(),
             generated_tokens=count(self._usage.get("completion_tokens")),
             finish_reason=finish_reason(self._finish),
             prompt_tokens=count(self._usage.get("prompt_tokens")),
         )
-        return [delta for delta in deltas if delta], generation
+        return deltas, generation
 
-    def _on_event(self, data: str) -> str:
+    def event_text(self, data: str) -> str:
         if data.strip() == DONE:
             self._done = True
             return ""
@@ -132,11 +119,7 @@ class StreamParser:
         # TGI's streamed completions send "" until the last chunk.
         if choice is not None and choice.get("finish_reason"):
             self._finish = choice["finish_reason"]
-        return self._emit(self._trimmer.feed(text or ""))
-
-    def _emit(self, text: str) -> str:
-        self._text += text
-        return text
+        return text or ""
 
 
 def _first_choice(answer: Any) -> dict[str, Any] | None:

@@ -40,6 +40,44 @@ class SseDecoder:
         return tail
 
 
+class TextEventStream:
+    """Server-sent events in, text deltas out; a subclass reads one event's text (and notes).
+
+    `kept_stop`: stop strings the engine leaves in its output (TGI); they are held back and
+    dropped, so every engine streams the same text.
+    """
+
+    def __init__(self, kept_stop: list[str] | None = None) -> None:
+        self._events = SseDecoder()
+        self._trimmer = StopTrimmer(kept_stop or [])
+        self.text = ""
+
+    def feed(self, part: bytes) -> list[str]:
+        """Text deltas from one payload part (possibly none)."""
+        return self._deltas(self._events.feed(part))
+
+    def close(self) -> list[str]:
+        """The deltas still held once the stream has ended."""
+        deltas = self._deltas(self._events.close())
+        if not self._trimmer.stopped:
+            deltas += self._deltas_of(self._trimmer.flush())
+        return deltas
+
+    def event_text(self, data: str) -> str:
+        """The text one event carries ("" for none); raises for a broken event."""
+        raise NotImplementedError
+
+    def _deltas(self, events: list[str]) -> list[str]:
+        deltas: list[str] = []
+        for data in events:
+            deltas += self._deltas_of(self._trimmer.feed(self.event_text(data)))
+        return deltas
+
+    def _deltas_of(self, text: str) -> list[str]:
+        self.text += text
+        return [text] if text else []
+
+
 class StopTrimmer:
     """Holds back text that may be the start of a stop string, and drops the stop string.
 

@@ -12,7 +12,7 @@ from rag_app.services.generation import (
     count,
     finish_reason,
 )
-from rag_app.services.sse import SseDecoder, StopTrimmer, without_stop
+from rag_app.services.sse import TextEventStream, without_stop
 
 ROLE = "language model"
 
@@ -58,39 +58,31 @@ def parse_answer(answer: Any, stop: list[str]) -> Generation:
     )
 
 
-class StreamParser:
+class StreamParser(TextEventStream):
     """Token events of a streamed generate call into text deltas, then the Generation."""
 
     def __init__(self, stop: list[str]) -> None:
-        self._events = SseDecoder()
-        self._trimmer = StopTrimmer(stop)
-        self._text = ""
+        # TGI leaves a matched stop string in its output.
+        super().__init__(kept_stop=stop)
         self._tokens = 0
         self._details: dict[str, Any] = {}
 
-    def feed(self, part: bytes) -> list[str]:
-        """Text deltas from one payload part (possibly none)."""
-        deltas = [self._on_event(data) for data in self._events.feed(part)]
-        return [delta for delta in deltas if delta]
-
     def finish(self) -> tuple[list[str], Generation]:
         """The last deltas and the whole answer, once the stream has ended."""
-        deltas = [self._on_event(data) for data in self._events.close()]
-        if not self._trimmer.stopped:
-            deltas.append(self._emit(self._trimmer.flush()))
+        deltas = self.close()
         if not self._details:
             raise UpstreamFailed(
-                f"The {ROLE} stream ended before its last token.", detail=self._text[-200:]
+                f"The {ROLE} stream ended before its last token.", detail=self.text[-200:]
             )
         generation = Generation(
-            text=self._text.strip(),
+            text=self.text.strip(),
             generated_tokens=count(self._details.get("generated_tokens")) or self._tokens,
             finish_reason=finish_reason(self._details.get("finish_reason")),
             prompt_tokens=count(self._details.get("input_length")),
         )
-        return [delta for delta in deltas if delta], generation
+        return deltas, generation
 
-    def _on_event(self, data: str) -> str:
+    def event_text(self, data: str) -> str:
         try:
             event = json.loads(data)
         except ValueError:
@@ -109,13 +101,7 @@ class StreamParser:
         elif event.get("generated_text") is not None:
             # The last event of a stream asked for without details.
             self._details = {"finish_reason": None}
-        if token.get("special"):
-            return ""
-        return self._emit(self._trimmer.feed(token["text"]))
-
-    def _emit(self, text: str) -> str:
-        self._text += text
-        return text
+        return "" if token.get("special") else str(token["text"])
 
 
 def unexpected(answer: Any) -> UpstreamFailed:
