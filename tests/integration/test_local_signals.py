@@ -120,7 +120,15 @@ class MakeRun:
         try:
             code = self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"make still running {timeout_s:.0f} s after the signal:\n{self.text}")
+            # What was printed since, and what still runs, say where the stop got stuck.
+            with contextlib.suppress(queue.Empty):
+                while (line := self._lines.get(timeout=2)) is not None:
+                    self.output.append(line)
+            running = _processes_under(self.process.pid)
+            pytest.fail(
+                f"make still running {timeout_s:.0f} s after the signal:\n{self.text}\n"
+                f"still running: {running}"
+            )
         # A child left behind keeps the output pipe open: then stop reading after a while.
         with contextlib.suppress(queue.Empty):
             while (line := self._lines.get(timeout=10)) is not None:
