@@ -205,13 +205,14 @@ class LlmContainer:
         request: tgi.GenerateRequest | None = None
         chat: tgi.ChatRequest | None = None
         try:
+            raw = tgi.decode_json(body)
             # TGI's SageMaker route tries its generate body first, then a chat completion.
-            if tgi.is_chat(body):
-                chat = tgi.decode_body(body, tgi.ChatRequest)
+            if tgi.is_chat(raw):
+                chat = tgi.shaped(raw, tgi.ChatRequest)
                 request = tgi.chat_as_generate(chat, self.engine)
             else:
-                request = tgi.parse_request(body)
-            stats["request"] = json.loads(body)
+                request = tgi.shaped(raw, tgi.GenerateRequest)
+            stats["request"] = raw
             valid = tgi.validate(request, self.engine, self.limits)
         except tgi.TgiError as err:
             stats["error"] = err.message
@@ -230,8 +231,9 @@ class LlmContainer:
         self, body: bytes, stats: dict[str, Any]
     ) -> GenerationJob | ContainerResponse:
         try:
-            request = openai_api.parse_request(body)
-            stats["request"] = json.loads(body)
+            raw = openai_api.decode_json(body)
+            request = openai_api.request_of(raw)
+            stats["request"] = raw
             valid = openai_api.validate(
                 request, self.engine, self.limits.max_total_tokens, self.served_model
             )

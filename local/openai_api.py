@@ -117,10 +117,19 @@ class Completion:
 
 def parse_request(body: bytes) -> ChatRequest | CompletionRequest:
     """A chat completion if the body validates as one, else a completion, else a 400."""
+    return request_of(decode_json(body))
+
+
+def decode_json(body: bytes) -> Any:
+    """The body's JSON, or vLLM's 400."""
     try:
-        raw = json.loads(body)
+        return json.loads(body)
     except ValueError as err:
         raise OpenAiError(f"JSON decode error: {err}") from None
+
+
+def request_of(raw: Any) -> ChatRequest | CompletionRequest:
+    """Decoded JSON as the first request kind it validates as (chat first, as vLLM tries)."""
     for model in (ChatRequest, CompletionRequest):
         try:
             return model.model_validate(raw)

@@ -102,12 +102,8 @@ class Generation:
     finish_reason: str | None = None
 
 
-def is_chat(body: bytes) -> bool:
+def is_chat(raw: Any) -> bool:
     """A body TGI's generate contract would not take but its chat route would."""
-    try:
-        raw = json.loads(body)
-    except ValueError:
-        return False
     return isinstance(raw, dict) and "inputs" not in raw and "messages" in raw
 
 
@@ -116,12 +112,16 @@ def parse_request(body: bytes) -> GenerateRequest:
     return decode_body(body, GenerateRequest)
 
 
-def decode_body(body: bytes, model: type[RequestModel]) -> RequestModel:
-    """JSON body into `model`, failing like the TGI and TEI routers (400 bad JSON, 422 shape)."""
+def decode_json(body: bytes) -> Any:
+    """The body's JSON, or TGI's 400."""
     try:
-        raw = json.loads(body)
+        return json.loads(body)
     except ValueError as err:
         raise TgiError(400, f"Failed to parse the request body as JSON: {err}", "") from None
+
+
+def shaped(raw: Any, model: type[RequestModel]) -> RequestModel:
+    """Decoded JSON as `model`, or the 422 TGI's and TEI's extractors answer."""
     try:
         return model.model_validate(raw)
     except ValidationError as err:
@@ -132,6 +132,11 @@ def decode_body(body: bytes, model: type[RequestModel]) -> RequestModel:
             f"Failed to deserialize the JSON body into the target type: {where}: {first['msg']}",
             "",
         ) from None
+
+
+def decode_body(body: bytes, model: type[RequestModel]) -> RequestModel:
+    """JSON body into `model`, failing like the TGI and TEI routers (400 bad JSON, 422 shape)."""
+    return shaped(decode_json(body), model)
 
 
 def validate(request: GenerateRequest, engine: Engine, limits: Limits) -> ValidRequest:
