@@ -35,6 +35,10 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
 }
 
 
+# Parameters accepted only at the value that asks for plain text.
+TEXT_ONLY: dict[str, Any] = {"response_format": {"type": "text"}, "modalities": ["text"]}
+
+
 class TextPart(BaseModel):
     """A text content part; images and audio parts are refused by the Literal."""
 
@@ -124,18 +128,12 @@ class ChatCompletionRequest(BaseModel):
             raise ValueError(reason)
         return value
 
-    @field_validator("response_format")
+    @field_validator(*TEXT_ONLY)
     @classmethod
-    def _text_only(cls, value: Any) -> Any:
-        if value is not None and value != {"type": "text"}:
-            raise ValueError("only {'type': 'text'} is supported")
-        return value
-
-    @field_validator("modalities")
-    @classmethod
-    def _text_modality(cls, value: Any) -> Any:
-        if value is not None and value != ["text"]:
-            raise ValueError("only ['text'] is supported")
+    def _text_only(cls, value: Any, info: Any) -> Any:
+        allowed = TEXT_ONLY[info.field_name]
+        if value is not None and value != allowed:
+            raise ValueError(f"only {allowed!r} is supported")
         return value
 
     @field_validator("stop", mode="before")

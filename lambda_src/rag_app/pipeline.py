@@ -53,6 +53,8 @@ class Sampling:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # What the caller calls max_new_tokens, so an error names their parameter.
+    max_new_tokens_param: str = "max_new_tokens"
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,13 @@ class RagPipeline:
         settings = self.settings
         max_new_tokens = sampling.max_new_tokens or settings.max_new_tokens
         if max_new_tokens > settings.max_new_tokens:
-            raise InvalidRequest(f"max_new_tokens must be at most {settings.max_new_tokens}.")
+            name = sampling.max_new_tokens_param
+            raise InvalidRequest(f"{name} must be at most {settings.max_new_tokens}.", param=name)
+        # The config's own stop sequences take their places first.
+        room = MAX_STOP_SEQUENCES - len(settings.stop)
+        if len(sampling.stop) > room:
+            raise InvalidRequest(f"stop takes at most {room} sequences here.", param="stop")
         stop = list(dict.fromkeys([*settings.stop, *sampling.stop]))
-        if len(stop) > MAX_STOP_SEQUENCES:
-            room = MAX_STOP_SEQUENCES - len(settings.stop)
-            raise InvalidRequest(f"stop takes at most {room} sequences here.")
         return GenerationParams(
             max_new_tokens=max_new_tokens,
             temperature=(

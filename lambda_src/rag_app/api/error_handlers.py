@@ -8,7 +8,7 @@ so OpenAI SDKs raise their usual exception for each status.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import cast
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +29,27 @@ OPENAI_ERROR_TYPES = {
     404: "not_found_error",
     429: "rate_limit_error",
 }
+
+
+# The failures every answering route documents, by status.
+ROUTE_ERRORS = {
+    413: "Request body too large",
+    422: "Invalid request",
+    502: "An upstream failed or answered garbage",
+    503: "The model has no capacity yet or is throttled (see Retry-After)",
+    504: "An upstream or the whole request ran out of time",
+}
+
+
+def error_responses(
+    model: type, more: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` of a route: ROUTE_ERRORS and `more`, with `model` as the body."""
+    descriptions = ROUTE_ERRORS | (more or {})
+    return {
+        status: {"model": model, "description": description}
+        for status, description in sorted(descriptions.items())
+    }
 
 
 def openai_error_type(status: int) -> str:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from rag_app.errors import UpstreamFailed
+
+ROLE = "language model"
 
 # OpenAI's finish reasons: the model ended (end of sequence or a stop string), or hit a limit.
 FinishReason = Literal["stop", "length"]
@@ -48,3 +52,8 @@ def count(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None
+
+
+def unexpected(answer: Any) -> UpstreamFailed:
+    """The error for an LLM answer that is not what its contract promises."""
+    return UpstreamFailed(f"The {ROLE} returned an unexpected response.", detail=repr(answer)[:200])

@@ -11,11 +11,9 @@ from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
 from rag_app.services import openai_contract, tgi_contract
-from rag_app.services.generation import Generation, GenerationParams
+from rag_app.services.generation import ROLE, Generation, GenerationParams
 from rag_app.services.prompt import Prompt
 from rag_app.services.sagemaker_runtime import ResponseStream, SageMakerRuntime
-
-ROLE = "language model"
 
 
 class StreamParser(Protocol):

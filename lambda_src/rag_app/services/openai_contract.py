@@ -11,11 +11,17 @@ import json
 from typing import Any
 
 from rag_app.errors import UpstreamFailed
-from rag_app.services.generation import Generation, GenerationParams, count, finish_reason
+from rag_app.services.generation import (
+    ROLE,
+    Generation,
+    GenerationParams,
+    count,
+    finish_reason,
+    unexpected,
+)
 from rag_app.services.prompt import Prompt
 from rag_app.services.sse import TextEventStream, without_stop
 
-ROLE = "language model"
 DONE = "[DONE]"
 
 
@@ -141,7 +147,3 @@ def _choice_text(choice: dict[str, Any], *, streamed: bool) -> str | None:
         if content is None and streamed:
             return ""  # a role-only or final delta
     return None
-
-
-def unexpected(answer: Any) -> UpstreamFailed:
-    return UpstreamFailed(f"The {ROLE} returned an unexpected response.", detail=repr(answer)[:200])

@@ -136,24 +136,22 @@ class PromptBuilder:
         chunks: list[Chunk],
         history: tuple[Message, ...],
     ) -> Prompt:
-        estimate = self._estimate(conversation, context, history)
+        """The model input, with its size as the budget counts it."""
         if self.prompt_format == "template":
             text = self.template.format(context=context, query=_query_block(conversation, history))
+            estimate = estimate_tokens(text, self.chars_per_token)
             return Prompt(chunks, estimate, text=text, history=history)
         messages = _messages(self.template.format(context=context), conversation, history)
+        estimate = sum(
+            estimate_tokens(message.content, self.chars_per_token) + MESSAGE_OVERHEAD_TOKENS
+            for message in messages
+        )
         return Prompt(chunks, estimate, messages=messages, history=history)
 
     def _estimate(
         self, conversation: Conversation, context: str, history: tuple[Message, ...]
     ) -> int:
-        if self.prompt_format == "template":
-            text = self.template.format(context=context, query=_query_block(conversation, history))
-            return estimate_tokens(text, self.chars_per_token)
-        messages = _messages(self.template.format(context=context), conversation, history)
-        return sum(
-            estimate_tokens(message.content, self.chars_per_token) + MESSAGE_OVERHEAD_TOKENS
-            for message in messages
-        )
+        return self._prompt(conversation, context, [], history).token_estimate
 
     def _fits(self, length: int, budget: int) -> bool:
         return math.ceil(length / self.chars_per_token) <= budget

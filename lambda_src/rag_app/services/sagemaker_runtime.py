@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from rag_app.concurrency import run_blocking
@@ -90,7 +90,7 @@ class SageMakerRuntime:
     def invoke_json(self, component: str, payload: dict[str, Any], role: str) -> Any:
         """Send `payload` to one component and parse its JSON answer (blocking)."""
         body = json.dumps(payload).encode()
-        try:
+        with _public_errors(role):
             response = self.client.invoke_endpoint(
                 EndpointName=self.endpoint_name,
                 InferenceComponentName=component,
@@ -99,11 +99,6 @@ class SageMakerRuntime:
                 Body=body,
             )
             raw = response["Body"].read()
-        except Exception as err:
-            public = translate_error(err, role)
-            if public is None:
-                raise
-            raise public from err
         try:
             return json.loads(raw)
         except ValueError:
@@ -117,7 +112,7 @@ class SageMakerRuntime:
         return await run_blocking(self.invoke_json, component, payload, role)
 
     def _open_stream(self, component: str, payload: dict[str, Any], role: str) -> Any:
-        try:
+        with _public_errors(role):
             response = self.stream_client.invoke_endpoint_with_response_stream(
                 EndpointName=self.endpoint_name,
                 InferenceComponentName=component,
@@ -125,11 +120,6 @@ class SageMakerRuntime:
                 Accept="text/event-stream",
                 Body=json.dumps(payload).encode(),
             )
-        except Exception as err:
-            public = translate_error(err, role)
-            if public is None:
-                raise
-            raise public from err
         return response["Body"]
 
     async def open_stream(
@@ -194,6 +184,18 @@ class ResponseStream:
         """Out of time (called on the event loop): parts() raises TimeoutError next."""
         self._queue.put_nowait(TimeoutError())
         self.close()
+
+
+@contextlib.contextmanager
+def _public_errors(role: str) -> Iterator[None]:
+    """Re-raise a known upstream failure as its public error; anything else as it is."""
+    try:
+        yield
+    except Exception as err:
+        public = translate_error(err, role)
+        if public is None:
+            raise
+        raise public from err
 
 
 def _stream_error(err: Exception, role: str) -> Exception:

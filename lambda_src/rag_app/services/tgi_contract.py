@@ -7,14 +7,14 @@ from typing import Any
 
 from rag_app.errors import UpstreamFailed
 from rag_app.services.generation import (
+    ROLE,
     Generation,
     GenerationParams,
     count,
     finish_reason,
+    unexpected,
 )
 from rag_app.services.sse import TextEventStream, without_stop
-
-ROLE = "language model"
 
 
 def request_body(prompt: str, params: GenerationParams, *, stream: bool) -> dict[str, Any]:
@@ -102,7 +102,3 @@ class StreamParser(TextEventStream):
             # The last event of a stream asked for without details.
             self._details = {"finish_reason": None}
         return "" if token.get("special") else str(token["text"])
-
-
-def unexpected(answer: Any) -> UpstreamFailed:
-    return UpstreamFailed(f"The {ROLE} returned an unexpected response.", detail=repr(answer)[:200])

@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from rag_app.api.deps import PipelineDep, RequestIdDep, SettingsDep
-from rag_app.api.error_handlers import error_body
+from rag_app.api.error_handlers import error_body, error_responses
 from rag_app.api.routes.rag import to_source
 from rag_app.chat_schemas import (
     AssistantMessage,
@@ -27,9 +27,9 @@ from rag_app.chat_schemas import (
     OpenAiErrorResponse,
     Usage,
 )
-from rag_app.errors import InvalidRequest, ModelNotFound, RagError
+from rag_app.errors import ModelNotFound, RagError
 from rag_app.log import logger
-from rag_app.pipeline import MAX_STOP_SEQUENCES, ChatResult, Retrieval, Sampling
+from rag_app.pipeline import ChatResult, Retrieval, Sampling
 from rag_app.services.prompt import Conversation, Message
 from rag_app.settings import Settings
 
@@ -37,17 +37,13 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 
 PATH = "/v1/chat/completions"
 OWNED_BY = "llm-twin"
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": OpenAiErrorResponse, "description": description}
-    for status, description in {
+ERROR_RESPONSES = error_responses(
+    OpenAiErrorResponse,
+    {
         404: "The model named is not served here",
-        413: "Request body too large",
         422: "Invalid request or unsupported parameter",
-        502: "An upstream failed or answered garbage",
-        503: "The model has no capacity yet or is throttled (see Retry-After)",
-        504: "An upstream or the whole request ran out of time",
-    }.items()
-}
+    },
+)
 
 
 @router.get("/models")
@@ -82,7 +78,7 @@ async def chat_completions(
 ) -> Any:
     """Answer the last user message from retrieved context, in OpenAI's wire format."""
     _check_model(body.model, settings)
-    retrieval, conversation, sampling = _inputs(body, settings)
+    retrieval, conversation, sampling = _inputs(body)
     events = pipeline.chat(retrieval, conversation, sampling, request_id, streamed=body.stream)
     reply = _Reply(request_id, settings.model_id, include_usage=body.include_usage)
     if not body.stream:
@@ -116,17 +112,8 @@ def _model_card(settings: Settings) -> ModelCard:
     return ModelCard(id=settings.model_id, created=0, owned_by=OWNED_BY)
 
 
-def _inputs(
-    body: ChatCompletionRequest, settings: Settings
-) -> tuple[Retrieval, Conversation, Sampling]:
-    """The request as the pipeline takes it, or InvalidRequest naming the parameter."""
-    max_tokens = body.max_completion_tokens or body.max_tokens
-    if max_tokens is not None and max_tokens > settings.max_new_tokens:
-        name = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
-        raise InvalidRequest(f"{name} must be at most {settings.max_new_tokens}.", param=name)
-    room = MAX_STOP_SEQUENCES - len(settings.stop)
-    if len(body.stop_sequences) > room:
-        raise InvalidRequest(f"stop takes at most {room} sequences here.", param="stop")
+def _inputs(body: ChatCompletionRequest) -> tuple[Retrieval, Conversation, Sampling]:
+    """The request as the pipeline takes it (which checks it against the config's limits)."""
     *earlier, last = body.messages
     instructions = tuple(m.text for m in earlier if m.role in ("system", "developer"))
     history = tuple(
@@ -138,7 +125,10 @@ def _inputs(
     retrieval = Retrieval(last.text.strip(), rag.k if rag else None, rag.author_id if rag else None)
     conversation = Conversation(last.text.strip(), history, instructions)
     sampling = Sampling(
-        max_new_tokens=max_tokens,
+        max_new_tokens=body.max_completion_tokens or body.max_tokens,
+        max_new_tokens_param="max_completion_tokens"
+        if body.max_completion_tokens
+        else "max_tokens",
         temperature=body.temperature,
         top_p=body.top_p,
         stop=body.stop_sequences,
@@ -212,30 +202,25 @@ class _Reply:
     def _chunk(
         self, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any
     ) -> bytes:
-        body: dict[str, Any] = {
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        # With include_usage OpenAI sends "usage": null in every chunk but the usage one.
+        usage: dict[str, Any] = {"usage": None} if self.include_usage else {}
+        return _sse(self._chunk_body([choice]) | usage | extra)
+
+    def _chunk_body(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            "choices": choices,
         }
-        if self.include_usage:
-            body["usage"] = None
-        return _sse(body | extra)
 
     def _last_chunks(self, result: ChatResult) -> bytes:
         sources = [to_source(chunk).model_dump() for chunk in result.sources]
         last = self._chunk({}, result.generation.finish_reason, sources=sources)
         if self.include_usage:
-            usage = {
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": _usage(result).model_dump(),
-            }
-            last += _sse(usage)
+            last += _sse(self._chunk_body([]) | {"usage": _usage(result).model_dump()})
         return last + b"data: [DONE]\n\n"
 
 

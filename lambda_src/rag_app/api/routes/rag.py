@@ -7,24 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 
 from rag_app.api.deps import PipelineDep, RequestIdDep
+from rag_app.api.error_handlers import error_responses
 from rag_app.schemas import ErrorResponse, RagRequest, RagResponse, Source
 from rag_app.services.retriever import Chunk
 
 router = APIRouter(tags=["rag"])
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        413: "Request body too large",
-        422: "Invalid request",
-        502: "An upstream failed or answered garbage",
-        503: "The model has no capacity yet or is throttled (see Retry-After)",
-        504: "An upstream or the whole request ran out of time",
-    }.items()
-}
 
-
-@router.post("/rag", responses=ERROR_RESPONSES)
+@router.post("/rag", responses=error_responses(ErrorResponse))
 async def rag(body: RagRequest, pipeline: PipelineDep, request_id: RequestIdDep) -> RagResponse:
     """Retrieve context for the query and let the LLM Twin answer it."""
     result = await pipeline.answer(body, request_id)
