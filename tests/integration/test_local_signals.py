@@ -169,7 +169,7 @@ class MakeRun:
 def _ps() -> list[tuple[int, int, int, str]]:
     """(pid, ppid, pgid, command line) of every process; `ps` reads the same on macOS."""
     listing = subprocess.run(
-        ["ps", "-A", "-o", "pid=,ppid=,pgid=,args="],
+        ["ps", "-A", "-ww", "-o", "pid=,ppid=,pgid=,args="],
         capture_output=True,
         text=True,
         check=True,
