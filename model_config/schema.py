@@ -9,6 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from model_config.app_limits import (
+    BUFFERED_INTEGRATION_TIMEOUT_S,
+    DEADLINE_MARGIN_S,
+    MAX_K,
+    MAX_REQUEST_TIMEOUT_S,
+    MAX_STREAM_TIMEOUT_S,
+    STREAM_INTEGRATION_TIMEOUT_MAX_S,
+)
 from model_config.instances import INSTANCES
 
 HF_MODEL_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
@@ -42,13 +50,6 @@ ROLLING_BATCH_PERCENT = 50
 ROLLING_WAIT_S = 60
 ROLLING_TIMEOUT_MIN_S = 600
 ROLLING_TIMEOUT_MAX_S = 28_800
-
-# API Gateway's integration timeout for a buffered REST integration (29 s) and the longest it
-# allows for a streamed response (15 minutes).
-BUFFERED_INTEGRATION_TIMEOUT_S = 29
-STREAM_INTEGRATION_TIMEOUT_MAX_S = 900
-# Seconds a Lambda keeps after the app's own deadline to send the app's error answer.
-DEADLINE_MARGIN_S = 3
 
 
 def _rolling_batches(max_copies: int) -> int:
@@ -227,7 +228,7 @@ class Retrieval(Strict):
         "embedded_posts",
         "embedded_repositories",
     ]
-    top_k: Annotated[int, Field(ge=1, le=20)] = 3
+    top_k: Annotated[int, Field(ge=1, le=MAX_K)] = 3
     # Secrets Manager secret with {"url": ..., "api_key": ...} for the Qdrant cluster.
     qdrant_secret_name: str = "llm-twin/qdrant"  # noqa: S105 - a name, not a value
     # Conservative estimate used to fit context into the LLM's input budget.
@@ -244,9 +245,10 @@ class Api(Strict):
     lambda_memory_mb: Annotated[int, Field(ge=128, le=10240)] = 1024
     lambda_architecture: Literal["arm64", "x86_64"] = "arm64"
     # The RAG app's own deadline; the Lambda and API Gateway allow a little more.
-    request_timeout_s: Annotated[float, Field(ge=5, le=27)] = 25
+    # Upper bounds: _deadlines_nest explains them with the numbers that set them.
+    request_timeout_s: Annotated[float, Field(ge=5)] = 25
     # Streamed routes (/v1/chat/completions) run past the 29 s limit, up to API Gateway's 15 min.
-    stream_timeout_s: Annotated[int, Field(ge=30, le=900)] = 300
+    stream_timeout_s: Annotated[int, Field(ge=30)] = 300
     snapstart: bool = False
     provisioned_concurrency: Annotated[int, Field(ge=0)] = 0
     log_retention_days: RetentionDays = 30
@@ -271,14 +273,14 @@ class Api(Strict):
         # app deadline < Lambda timeout < integration timeout, or callers get a dropped
         # connection instead of the app's own error answer.
         if self.lambda_timeout_s >= BUFFERED_INTEGRATION_TIMEOUT_S:
-            most = BUFFERED_INTEGRATION_TIMEOUT_S - 1 - DEADLINE_MARGIN_S
+            most = MAX_REQUEST_TIMEOUT_S
             raise ValueError(
                 f"request_timeout_s ({self.request_timeout_s}) gives the Lambda a "
                 f"{self.lambda_timeout_s} s timeout, not below API Gateway's "
                 f"{BUFFERED_INTEGRATION_TIMEOUT_S} s integration timeout; use at most {most}"
             )
         if self.stream_integration_timeout_s > STREAM_INTEGRATION_TIMEOUT_MAX_S:
-            most = STREAM_INTEGRATION_TIMEOUT_MAX_S - 1 - DEADLINE_MARGIN_S
+            most = MAX_STREAM_TIMEOUT_S
             raise ValueError(
                 f"stream_timeout_s ({self.stream_timeout_s}) leaves no room below API "
                 f"Gateway's {STREAM_INTEGRATION_TIMEOUT_MAX_S} s streaming limit for the "

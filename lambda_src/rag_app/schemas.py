@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-MAX_QUERY_CHARS = 2000
-MAX_K = 20
+from rag_app.limits import MAX_K, MAX_QUERY_CHARS
+
 # Generous next to the largest valid request (a 2000-character query escaped as \uXXXX).
 MAX_BODY_BYTES = 32 * 1024
 # A chat request carries the conversation so far; the input budget trims it further.

@@ -16,6 +16,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from rag_app.limits import MAX_K, MAX_REQUEST_TIMEOUT_S, MAX_STREAM_TIMEOUT_S
+
 ENV_PREFIX = "RAG_"
 # The placeholders each prompt format fills in.
 PROMPT_PLACEHOLDERS = {
@@ -66,11 +68,11 @@ class Settings(BaseSettings):
     stop: JsonStrList = []
 
     collections: JsonStrList = ["embedded_articles", "embedded_posts", "embedded_repositories"]
-    top_k: Annotated[int, Field(ge=1, le=50)] = 3
+    top_k: Annotated[int, Field(ge=1, le=MAX_K)] = 3
     # API Gateway gives up at 29 s: the app must answer before that.
-    request_timeout_s: Annotated[float, Field(gt=0, le=28)] = 25.0
+    request_timeout_s: Annotated[float, Field(gt=0, le=MAX_REQUEST_TIMEOUT_S)] = 25.0
     # Streamed routes are not bound by the 29 s limit; API Gateway streams up to 15 minutes.
-    stream_timeout_s: Annotated[float, Field(gt=0, le=900)] = 300.0
+    stream_timeout_s: Annotated[float, Field(gt=0, le=MAX_STREAM_TIMEOUT_S)] = 300.0
 
     qdrant_url: NonEmptyStr | None = None
     qdrant_api_key: SecretStr | None = None
