@@ -15,11 +15,10 @@ import openai
 
 from local.console import fail, say, step
 from local.corpus import CorpusError
-from local.ingest import ingest
+from local.ingest import load_sample_corpus_if_empty
 from local.processes import LocalStack, ignore_stop_signals, interrupt_on_termination
 from local.run import EXAMPLE_QUERY, parser, prepare, start
-from local.settings import LOG_DIR, SAMPLE_CORPUS, Ports, SetupError
-from local.store import count_points
+from local.settings import LOG_DIR, Ports, SetupError
 
 ASK_TIMEOUT_S = 120.0
 
@@ -65,9 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     config, gguf, qdrant_path = prepare(args)
     collections = config.retrieval.collections
     try:
-        if not any(count_points(qdrant_path, collections).values()):
-            say(f"the Qdrant store at {qdrant_path} is empty: loading the sample corpus")
-            ingest(SAMPLE_CORPUS, qdrant_path, collections)
+        load_sample_corpus_if_empty(qdrant_path, collections)
     except (CorpusError, SetupError) as err:
         fail(str(err))
     except KeyboardInterrupt:

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        help="llama.cpp threads (default: $LOCAL_LLM_THREADS or half the cores)",
+        help="llama.cpp threads (default: $LOCAL_LLM_THREADS or every core)",
     )
     args = parser.parse_args(argv)
     set_prefix("endpoint")

@@ -18,7 +18,7 @@ from local.console import fail, say, step
 from local.corpus import Chunk, CorpusError, Document, chunk_document, load_documents
 from local.embedder import Embedder
 from local.settings import SAMPLE_CORPUS, SetupError, resolve_qdrant_path
-from local.store import ensure_collections, open_store
+from local.store import count_points, ensure_collections, open_store
 from model_config import DEFAULT_MODEL, ConfigError, load_config
 
 BATCH = 32
@@ -105,6 +105,16 @@ def ingest(
         # The API process opens the same folder next; embedded Qdrant allows one holder.
         client.close()
     return {collection: len(chunks) for collection, _, chunks, _ in batches}
+
+
+def load_sample_corpus_if_empty(qdrant_path: Path, collections: list[str]) -> dict[str, int]:
+    """Points per collection, after loading the sample corpus into a store that has none."""
+    counts = count_points(qdrant_path, collections)
+    if any(counts.values()):
+        return counts
+    # A first run should answer, not stop and ask for a command the user has not met yet.
+    say(f"the Qdrant store at {qdrant_path} is empty: loading the sample corpus ({SAMPLE_CORPUS})")
+    return ingest(SAMPLE_CORPUS, qdrant_path, collections)
 
 
 def main(argv: list[str] | None = None) -> None:

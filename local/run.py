@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 from local.console import fail, say, step
+from local.corpus import CorpusError
 from local.endpoint import reranker_notice
+from local.ingest import load_sample_corpus_if_empty
 from local.processes import (
     LocalStack,
     StartupError,
@@ -21,7 +23,6 @@ from local.processes import (
     interrupt_on_termination,
 )
 from local.settings import Ports, SetupError, resolve_gguf, resolve_qdrant_path
-from local.store import require_documents
 from model_config import DEFAULT_MODEL, ConfigError, DeploymentConfig, load_config
 
 EXAMPLE_QUERY = "How many lantern moths were counted on Skerry Holm in 2023?"
@@ -124,8 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         config, gguf, qdrant_path = prepare(args)
         try:
-            counts = require_documents(qdrant_path, config.retrieval.collections)
-        except SetupError as err:
+            counts = load_sample_corpus_if_empty(qdrant_path, config.retrieval.collections)
+        except (CorpusError, SetupError) as err:
             fail(str(err))
         say("Qdrant store " + ", ".join(f"{name}: {n} points" for name, n in counts.items()))
         ports = Ports(endpoint=args.endpoint_port, api=args.port)

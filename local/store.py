@@ -40,6 +40,8 @@ def ensure_collections(client: QdrantClient, names: Iterable[str]) -> None:
 
 def count_points(path: Path, collections: Iterable[str]) -> dict[str, int]:
     """Points per collection (0 when missing), opening and closing the store."""
+    if path.exists() and not path.is_dir():
+        raise SetupError(f"the Qdrant store path {path} is a file, not a folder")
     if not path.is_dir():
         return dict.fromkeys(collections, 0)
     client = open_store(path)
@@ -50,15 +52,3 @@ def count_points(path: Path, collections: Iterable[str]) -> dict[str, int]:
         }
     finally:
         client.close()
-
-
-def require_documents(path: Path, collections: list[str]) -> dict[str, int]:
-    """The per-collection counts, or a SetupError saying how to fill an empty store."""
-    counts = count_points(path, collections)
-    if not any(counts.values()):
-        raise SetupError(
-            f"the local Qdrant store at {path} has no documents in {', '.join(collections)}. "
-            "Load the sample corpus with `python -m local.ingest` (or your own folder with "
-            "`--source DIR`), or run `make demo`, which does it for you"
-        )
-    return counts

@@ -41,6 +41,9 @@ def free_port() -> int:
 # Settings of the developer's shell that would change what a command under test does; the
 # local model's thread count and seed stay, so the whole suite runs with them.
 KEPT_LOCAL_SETTINGS = (THREADS_ENV, SEED_ENV)
+# Two test workers share the cores: a llama.cpp on every core would spin against the other
+# worker (decode went from 18 to 70-140 ms/token on two busy cores). One thread unless set.
+os.environ.setdefault(THREADS_ENV, "1")
 
 
 def command_environment() -> dict[str, str]:

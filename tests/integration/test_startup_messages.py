@@ -25,10 +25,11 @@ def test_endpoint_without_the_model_file(tmp_path: Path) -> None:
     _assert_clean_failure(result, "LLM model file not found", "gone.gguf")
 
 
-def test_run_with_an_empty_store(tmp_path: Path) -> None:
-    store = tmp_path / "empty-store"
+def test_run_with_a_store_path_that_is_a_file(tmp_path: Path) -> None:
+    store = tmp_path / "not-a-folder"
+    store.write_text("")
     result = run_module("local.run", "--qdrant-path", str(store), timeout=60)
-    _assert_clean_failure(result, "has no documents", str(store), "python -m local.ingest")
+    _assert_clean_failure(result, "is a file, not a folder", str(store))
 
 
 def test_run_with_an_unknown_config() -> None:
