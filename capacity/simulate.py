@@ -20,6 +20,7 @@ from capacity.simulator.result import SimulationResult
 from capacity.simulator.service import ServiceCurve, ServiceCurveError
 from capacity.simulator.settings import Deployment, ScalingSettings, SettingsError, Timing
 from capacity.simulator.traffic import (
+    DAY_S,
     PROFILES,
     Traffic,
     TrafficError,
@@ -44,7 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--days", type=float, default=1, help="days of the diurnal profile")
     parser.add_argument(
-        "--requests-per-day", type=float, help="daily volume (default: the usage plan quota)"
+        "--requests-per-day",
+        type=float,
+        help="daily volume (default: a day whose busiest hour needs 2.5 copies)",
     )
     parser.add_argument(
         "--burst-rps", type=float, help="the burst's rate (default: the usage plan rate limit)"
@@ -78,9 +81,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_traffic(args: argparse.Namespace, config: DeploymentConfig) -> Traffic:
+def load_traffic(
+    args: argparse.Namespace, config: DeploymentConfig, curve: ServiceCurve
+) -> Traffic:
     if args.profile in PROFILES:
-        levels = TrafficLevels.from_config(config, args.requests_per_day, args.burst_rps)
+        one_copy_rps = curve.throughput(config.llm.scaling.target_concurrent_requests_per_copy)
+        levels = TrafficLevels.from_config(
+            config, one_copy_rps, args.requests_per_day, args.burst_rps
+        )
         return builtin(args.profile, levels, days=args.days, seed=args.seed)
     path = Path(args.profile)
     if not path.is_file():
@@ -102,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         config = load_config(args.model)
-        traffic = load_traffic(args, config)
         curve = load_curve(args, config)
+        traffic = load_traffic(args, config, curve)
         timing = Timing.for_config(
             config,
             llm_copy_start_s=args.copy_start_s,
@@ -134,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{rules.LOW_ALARM.ratio:.0%}; reaction {timing.alarm_reaction_s} s, instance "
         f"{timing.instance_launch_s} s, copy {timing.llm_copy_start_s} s\n"
     )
+    per_day = traffic.total / (traffic.duration_s / DAY_S)
+    if per_day > config.api.quota_per_day:
+        print(
+            f"note: {per_day:,.0f} requests a day is more than one API key's daily quota "
+            f"({config.api.quota_per_day:,}): the traffic of several keys\n"
+        )
     started = time.perf_counter()
     results: list[SimulationResult] = [
         recommend.simulate(deployment, settings, curve, traffic, timing)

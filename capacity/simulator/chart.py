@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -15,6 +17,16 @@ from capacity.simulator.result import SimulationResult
 HOUR_S = 3600.0
 # Traffic is drawn as 5-minute means: per-10-second Poisson counts are mostly noise.
 SMOOTH_ROWS = 30
+
+
+def mark_scaling_events(
+    axis: Axes, t: npt.NDArray[np.float64], ready: npt.NDArray[np.float64], color: str
+) -> None:
+    """A triangle where ready copies went up (scale-out) or down (scale-in)."""
+    change = np.diff(ready, prepend=ready[:1])
+    for sign, marker in ((1, "^"), (-1, "v")):
+        at = np.sign(change) == sign
+        axis.scatter(t[at], ready[at], marker=marker, color=color, s=22, zorder=3)
 
 
 def draw(
@@ -51,10 +63,14 @@ def draw(
         window_t, p95 = result.window_percentile(95)
         axes[4].plot(window_t / HOUR_S, p95, color=color, marker=".", markersize=3, linewidth=0.8)
         axes[5].plot(t, line["cost"], color=color, linewidth=1.2)
-    axes[1].set_ylabel("LLM copies\n(ready; dotted: desired)")
+        mark_scaling_events(axes[1], t, line["ready"], color)
+    axes[1].set_ylabel("LLM copies (ready; dotted:\ndesired; ^ out, v in)")
     figure.legend(loc="outside lower center", fontsize=8)
     axes[2].set_ylabel("instances")
-    for axis in (axes[1], axes[2]):
+    for axis, key in ((axes[1], "desired"), (axes[2], "instances")):
+        # Whole copies and instances from zero: a flat line at 1 stays a line at 1 of a few.
+        top = max(float(result.timeline[key].max()) for result in results)
+        axis.set_ylim(-0.2, max(top, 1.0) + 1)
         axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes[3].set_ylabel("queued (solid)\nrefused/min (dashed)")
     axes[4].axhline(p95_objective_s, color="red", linewidth=0.8, linestyle="--")

@@ -23,6 +23,11 @@ DIURNAL_WEIGHTS = (
 )  # fmt: skip
 
 
+# The default day's busiest hour keeps this many copies busy at their scaling target: enough to
+# show scale-out by day and scale-in at night, which the usage plan's quota alone did not.
+PEAK_COPIES = 2.5
+
+
 class TrafficError(ValueError):
     """A profile that cannot be built or read; the message says why."""
 
@@ -54,13 +59,19 @@ class TrafficLevels:
     def from_config(
         cls,
         config: DeploymentConfig,
+        one_copy_rps: float,
         requests_per_day: float | None = None,
         burst_rps: float | None = None,
     ) -> TrafficLevels:
-        """By default the usage plan's daily quota, and its rate limit for bursts: the most
-        traffic the API lets through."""
+        """By default a day whose busiest hour needs more than one copy (PEAK_COPIES of them
+        at the scaling target) and whose night needs only the minimum, and bursts at the usage
+        plan's rate limit."""
+        if requests_per_day is None:
+            weights = np.asarray(DIURNAL_WEIGHTS)
+            peak_over_mean = float(weights.max() / weights.mean())
+            requests_per_day = PEAK_COPIES * one_copy_rps / peak_over_mean * DAY_S
         return cls(
-            requests_per_day=requests_per_day or float(config.api.quota_per_day),
+            requests_per_day=requests_per_day,
             burst_rps=burst_rps or float(config.api.rate_limit_rps),
         )
 

@@ -11,6 +11,7 @@ from capacity.simulator.service import ServiceCurve, ServiceCurveError
 from capacity.simulator.settings import ScalingSettings, SettingsError
 from capacity.simulator.traffic import (
     DAY_S,
+    PEAK_COPIES,
     PROFILES,
     TrafficError,
     TrafficLevels,
@@ -18,6 +19,7 @@ from capacity.simulator.traffic import (
     builtin_rates,
     from_csv,
 )
+from model_config import load_config
 
 CURRENT = ScalingSettings(4, 1, 4, 600, 60, name="current")
 
@@ -83,6 +85,20 @@ def test_diurnal_profile_carries_the_daily_volume() -> None:
     assert rates.sum() == pytest.approx(2 * 8640, rel=1e-3)
     # Busy afternoon, quiet night.
     assert rates[15 * 3600] > 3 * rates[3 * 3600]
+
+
+def test_the_default_day_scales_out_by_day_and_in_at_night() -> None:
+    config = load_config()
+    one_copy_rps = 0.5
+    levels = TrafficLevels.from_config(config, one_copy_rps)
+    rates = builtin_rates("diurnal", levels)
+
+    # The busiest hour needs PEAK_COPIES copies at their target; the night fits in one.
+    assert rates.max() == pytest.approx(PEAK_COPIES * one_copy_rps, rel=1e-3)
+    assert rates.max() > 2 * one_copy_rps
+    assert rates[3 * 3600] < one_copy_rps / 4
+    # An explicit volume still wins.
+    assert TrafficLevels.from_config(config, one_copy_rps, 1000).requests_per_day == 1000
 
 
 def test_every_builtin_profile_builds_and_poisson_is_seeded() -> None:
