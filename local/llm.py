@@ -7,7 +7,9 @@ import math
 import os
 import random
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -15,6 +17,7 @@ from typing import Any, Protocol, cast
 import llama_cpp
 import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import LlamaGrammar
 
 # Where a GGUF file keeps the Hugging Face chat template of its model.
 CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
@@ -24,6 +27,9 @@ CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 THREADS_ENV = "LOCAL_LLM_THREADS"
 SEED_ENV = "LOCAL_LLM_SEED"
 _seeds = random.Random(os.environ.get(SEED_ENV))
+# Prompt tokens evaluated between two looks at the cancellation: a hang-up during a long
+# prefill frees the model within one such batch (tens of ms per batch on this CPU model).
+PREFILL_BATCH = 32
 
 
 def default_threads() -> int:
@@ -47,6 +53,44 @@ class Sampling:
     typical_p: float = 1.0
     repetition_penalty: float = 1.0
     seed: int | None = None
+    # Structured output: the JSON schema (as JSON text) every answer must fit.
+    json_schema: str | None = None
+
+
+class Cancel(threading.Event):
+    """A request's cancellation, and where the engine was when it saw it.
+
+    `seen` is the endpoint's own record of a cancellation, written into `stats` when given.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requested_at: float | None = None
+        self.seen: dict[str, Any] | None = None
+        self.stats: dict[str, Any] | None = None
+
+    def set(self) -> None:
+        if not self.is_set():
+            self.requested_at = time.monotonic()
+        super().set()
+
+    def observe(self, phase: str, **where: int) -> None:
+        """The engine stopped working for this request during `phase`."""
+        if self.seen is not None or self.requested_at is None:
+            return
+        after = round(time.monotonic() - self.requested_at, 3)
+        self.seen = {"phase": phase, "seconds_after_request": after, **where}
+        if self.stats is not None:
+            self.stats["cancelled"] = self.seen
+
+
+def observe_cancel(cancel: threading.Event | None, phase: str, **where: int) -> bool:
+    """Whether `cancel` is set; if so, a Cancel records where the engine saw it."""
+    if cancel is None or not cancel.is_set():
+        return False
+    if isinstance(cancel, Cancel):
+        cancel.observe(phase, **where)
+    return True
 
 
 @dataclass(frozen=True)
@@ -86,13 +130,14 @@ class LlamaEngine:
     def __init__(self, gguf: Path, n_ctx: int, n_threads: int | None = None) -> None:
         threads = n_threads or int(os.environ.get(THREADS_ENV) or 0) or default_threads()
         # llama.cpp prints its load log on the C side; verbose=False keeps start-up readable.
-        self.llama = llama_cpp.Llama(
-            model_path=str(gguf),
-            n_ctx=n_ctx,
-            n_threads=threads,
-            n_threads_batch=threads,
-            verbose=False,
-        )
+        with _without_extra_buffer_types():
+            self.llama = llama_cpp.Llama(
+                model_path=str(gguf),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=False,
+            )
         self.path = gguf
         self._vocab = self.llama._model.vocab
         self._n_vocab = self.llama.n_vocab()
@@ -155,7 +200,15 @@ class LlamaEngine:
             llama.set_seed(sampling.seed)
         room = self.n_ctx - len(input_ids)
         decoder = _Utf8Pieces()
+        if not self._prefill(input_ids, cancel):
+            return
+        grammar = (
+            LlamaGrammar.from_json_schema(sampling.json_schema, verbose=False)
+            if sampling.json_schema is not None
+            else None
+        )
         # min_p is off: TGI has no such warper, and llama.cpp turns it on by default.
+        # The prompt but its last token is evaluated already: generate finds it cached.
         tokens = llama.generate(
             input_ids,
             temp=sampling.temperature,
@@ -164,6 +217,7 @@ class LlamaEngine:
             min_p=0.0,
             typical_p=sampling.typical_p,
             repeat_penalty=sampling.repetition_penalty,
+            grammar=grammar,
         )
         try:
             for produced, token in enumerate(tokens, start=1):
@@ -172,14 +226,36 @@ class LlamaEngine:
                 piece = self.llama._model.token_to_piece(token, special).rstrip(b"\0")
                 text = piece.decode("utf-8", errors="replace") if special else decoder.feed(piece)
                 yield GeneratedToken(token, text, self._logprob(token), special, eog)
-                if (
-                    (eog and stop_at_end)
-                    or produced >= room
-                    or (cancel is not None and cancel.is_set())
-                ):
+                if (eog and stop_at_end) or produced >= room:
+                    return
+                if observe_cancel(cancel, "decode", generated_tokens=produced):
                     return
         finally:
             tokens.close()
+
+    def _prefill(self, input_ids: list[int], cancel: threading.Event | None) -> bool:
+        """Evaluate the prompt but its last token in small batches, looking at `cancel`
+        between them (llama.cpp's generate would read it all in one uninterruptible call).
+
+        False if the request was cancelled first. A prefix already in the KV cache is kept.
+        """
+        llama = self.llama
+        head = input_ids[:-1]
+        cached = 0
+        for cached_id, new_id in zip(llama.input_ids[: llama.n_tokens], head, strict=False):
+            if cached_id != new_id:
+                break
+            cached += 1
+        llama.n_tokens = cached
+        for start in range(cached, len(head), PREFILL_BATCH):
+            if observe_cancel(
+                cancel, "prefill", prompt_tokens_done=start, prompt_tokens=len(head) + 1
+            ):
+                return False
+            llama.eval(head[start : start + PREFILL_BATCH])
+        return not observe_cancel(
+            cancel, "prefill", prompt_tokens_done=len(head), prompt_tokens=len(head) + 1
+        )
 
     def _logprob(self, token: int) -> float:
         """log softmax of the logits that produced `token` (before sampling warpers)."""
@@ -188,6 +264,29 @@ class LlamaEngine:
         peak = float(logits.max())
         total = float(np.exp(logits - peak).sum())
         return float(logits[token]) - peak - math.log(total)
+
+
+@contextmanager
+def _without_extra_buffer_types() -> Iterator[None]:
+    """Load models without llama.cpp's extra CPU buffer types (AMX tiles, repacked Q4_0).
+
+    A natively built llama.cpp uses AMX when the CPU advertises it, and dies of SIGILL in VMs
+    (Firecracker) that advertise AMX without enabling it; a Q4_1 model gains nothing from them.
+    llama-cpp-python has no argument for it, so its default model parameters are wrapped.
+    """
+    bindings = llama_cpp.llama_cpp
+    defaults = bindings.llama_model_default_params
+
+    def params() -> Any:
+        chosen = defaults()
+        chosen.use_extra_bufts = False
+        return chosen
+
+    bindings.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = defaults
 
 
 class _Utf8Pieces:
