@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from rag_app.api.error_handlers import install_error_handlers
 from rag_app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from rag_app.api.routes import chat, health, rag
+from rag_app.api.routes import batches, chat, files, health, rag
+from rag_app.batch.limits import MAX_UPLOAD_BYTES
 from rag_app.pipeline import RagPipeline
 from rag_app.schemas import MAX_BODY_BYTES, MAX_CHAT_BODY_BYTES
 from rag_app.settings import Settings, load_settings
@@ -25,13 +26,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(rag.router)
     app.include_router(chat.router)
+    if settings.batch_enabled:
+        app.include_router(files.router)
+        app.include_router(batches.router)
     install_error_handlers(app)
     # Added last runs first: the request id must exist before any other layer answers.
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=MAX_BODY_BYTES,
         # A conversation carries its history.
-        limits={chat.router.prefix: MAX_CHAT_BODY_BYTES},
+        # First match wins: uploads before the rest of /v1.
+        limits={"/v1/files": MAX_UPLOAD_BYTES, chat.router.prefix: MAX_CHAT_BODY_BYTES},
     )
     app.add_middleware(RequestContextMiddleware)
     return app

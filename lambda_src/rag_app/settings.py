@@ -25,6 +25,7 @@ PROMPT_PLACEHOLDERS = {
     "system_prompt": {"context"},
 }
 QDRANT_LOCATIONS = ("qdrant_url", "qdrant_path", "qdrant_secret_id")
+BATCH_AWS_FIELDS = ("batch_bucket", "batch_table", "batch_state_machine_arn")
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 # NoDecode: the JSON lists are parsed by our own validator so a bad value gets a clear message.
@@ -84,6 +85,12 @@ class Settings(BaseSettings):
     # A Secrets Manager SecretId of {"api_key", "workspace", "url", "project_name"} for Opik.
     opik_secret_id: NonEmptyStr | None = None
 
+    # The Batch API's store: a folder (local mode), or S3 + DynamoDB + a state machine (AWS).
+    batch_path: NonEmptyStr | None = None
+    batch_bucket: NonEmptyStr | None = None
+    batch_table: NonEmptyStr | None = None
+    batch_state_machine_arn: NonEmptyStr | None = None
+
     @field_validator(
         "reranker_component",
         "prompt_template",
@@ -93,6 +100,10 @@ class Settings(BaseSettings):
         "qdrant_path",
         "qdrant_secret_id",
         "opik_secret_id",
+        "batch_path",
+        "batch_bucket",
+        "batch_table",
+        "batch_state_machine_arn",
         mode="before",
     )
     @classmethod
@@ -177,6 +188,20 @@ class Settings(BaseSettings):
                 f"{env_name('opik_secret_id')} is set but {env_name('opik_enabled')} is not true"
             )
         return self
+
+    @model_validator(mode="after")
+    def _one_batch_store(self) -> Settings:
+        aws = [self.batch_bucket, self.batch_table, self.batch_state_machine_arn]
+        names = ", ".join(env_name(n) for n in BATCH_AWS_FIELDS)
+        if any(aws) and not all(aws):
+            raise ValueError(f"the Batch API on AWS needs all of {names}")
+        if all(aws) and self.batch_path is not None:
+            raise ValueError(f"set {env_name('batch_path')} or {names}, not both")
+        return self
+
+    @property
+    def batch_enabled(self) -> bool:
+        return self.batch_path is not None or self.batch_bucket is not None
 
 
 def load_settings() -> Settings:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from rag_app.batch.errors import BatchConflict, InvalidBatchRequest
+from rag_app.batch.limits import MAX_LINES
 from rag_app.batch.models import (
     COMPLETION_WINDOW_S,
     Batch,
@@ -19,7 +20,7 @@ from rag_app.batch.models import (
 )
 from rag_app.batch.results import CANCELLED, EXPIRED, build_files
 from rag_app.batch.store import BatchStore
-from rag_app.batch.validation import MAX_LINES, parse_lines, validate_input
+from rag_app.batch.validation import parse_lines, validate_input
 
 # A line the run gave up on without an answer (its retries ran out, or it crashed).
 NOT_ANSWERED = LineError(code="request_failed", message="The request failed after every retry.")
@@ -31,7 +32,9 @@ class Launcher(Protocol):
 
     def start(self, batch: Batch) -> None: ...
 
-    def stop(self, batch: Batch) -> None: ...
+    def stop(self, batch: Batch) -> bool:
+        """Stop the run; True when it stopped at once and the caller must finalize."""
+        ...
 
 
 class PollingRunner:
@@ -40,8 +43,9 @@ class PollingRunner:
     def start(self, batch: Batch) -> None:
         """The runner picks up in_progress batches by itself."""
 
-    def stop(self, batch: Batch) -> None:
-        """The runner notices `cancelling` before each line."""
+    def stop(self, batch: Batch) -> bool:
+        """The runner notices `cancelling` before each line, and finalizes the batch itself."""
+        return False
 
 
 @dataclass
@@ -123,7 +127,8 @@ class BatchService:
             return batch.model_copy(update={"status": "cancelling", "cancelling_at": self.now()})
 
         batch = self.store.update_batch(batch_id, to_cancelling)
-        self.launcher.stop(batch)
+        if self.launcher.stop(batch):
+            return self.finalize(batch_id)
         return batch
 
     def expired(self, batch: Batch) -> bool:

@@ -7,10 +7,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from rag_app.batch.limits import MAX_LINES
 from rag_app.batch.models import BATCH_ENDPOINT, BatchError, InputLine
 
-# OpenAI's own bound on requests per batch.
-MAX_LINES = 50_000
 MAX_CUSTOM_ID_CHARS = 512
 # A batch that fails on every line reports the first ones; the rest add nothing.
 MAX_REPORTED_ERRORS = 50

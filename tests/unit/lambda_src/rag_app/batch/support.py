@@ -40,5 +40,8 @@ class RecordingLauncher:
     def start(self, batch: Batch) -> None:
         self.started.append(batch.id)
 
-    def stop(self, batch: Batch) -> None:
+    def stop(self, batch: Batch) -> bool:
         self.stopped.append(batch.id)
+        return self.stops_at_once
+
+    stops_at_once: bool = False
