@@ -119,13 +119,16 @@ def _child_environment(extra: dict[str, str], pythonpath: list[Path]) -> dict[st
 
 @dataclass
 class Service:
-    """One child process (`python -m module args`) and the URL that answers 200 once ready."""
+    """One child process (`python -m module args`) and the URL that answers 200 once ready.
+
+    No URL: the process is ready once it runs (the batch runner serves no HTTP).
+    """
 
     name: str
     module: str
     args: list[str]
     env: dict[str, str]
-    health_url: str
+    health_url: str | None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -154,6 +157,8 @@ class Service:
         return self.process is not None and self.process.poll() is None
 
     def healthy(self) -> bool:
+        if self.health_url is None:
+            return self.running
         try:
             return httpx.get(self.health_url, timeout=2.0).status_code == 200
         except httpx.HTTPError:
@@ -201,8 +206,11 @@ class LocalStack:
     # The API's own log (JSON traces) when it should not share the endpoint's destination.
     api_log_path: Path | None = None
     api_overrides: dict[str, str] | None = None
+    # The Batch API's files and batches (default: beside the Qdrant folder).
+    batch_path: Path | None = None
     endpoint: Service = field(init=False)
     api: Service = field(init=False)
+    batch_runner: Service = field(init=False)
     _logs: dict[Path, IO[bytes]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -219,7 +227,10 @@ class LocalStack:
             _child_environment({}, [REPO_ROOT]),
             f"{ports.endpoint_url}/ping",
         )
-        api_env = api_environment(self.config, self.qdrant_path, ports, self.api_overrides)
+        if self.batch_path is None:
+            self.batch_path = self.qdrant_path.parent / "batch"
+        overrides = {"RAG_BATCH_PATH": str(self.batch_path), **(self.api_overrides or {})}
+        api_env = api_environment(self.config, self.qdrant_path, ports, overrides)
         api_args = [
             "rag_app.main:create_app", "--factory",
             "--host", ports.host, "--port", str(ports.api), "--log-level", "warning",
@@ -231,6 +242,20 @@ class LocalStack:
             # Only lambda_src on the path, as in the Lambda package.
             _child_environment(api_env, [LAMBDA_SRC]),
             f"{ports.api_url}/health",
+        )
+        self.batch_runner = Service(
+            "batch runner",
+            "local.batch_runner",
+            [
+                "--model",
+                self.config.name,
+                "--store",
+                str(self.batch_path),
+                "--api-url",
+                ports.api_url,
+            ],
+            _child_environment({}, [REPO_ROOT, LAMBDA_SRC]),
+            None,
         )
 
     def _output(self, path: Path | None) -> IO[bytes] | None:
@@ -249,18 +274,25 @@ class LocalStack:
         self.api.start(self._output(self.api_log_path or self.log_path))
         self.api.wait_healthy()
 
+    def start_batch_runner(self) -> None:
+        self.batch_runner.start(self._output(self.api_log_path or self.log_path))
+        self.batch_runner.wait_healthy()
+
     def start(self) -> None:
-        """Both processes, endpoint first; stops whatever started if either fails."""
+        """The processes in order, endpoint first; stops whatever started if one fails."""
         try:
             self.start_endpoint()
             self.start_api()
+            self.start_batch_runner()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        """API first (it holds the Qdrant folder and calls the endpoint), then the endpoint."""
+        """The batch runner first (it calls the API; its lines in flight finish), then the API
+        (it holds the Qdrant folder and calls the endpoint), then the endpoint."""
         with _stop_signals_held():
+            self.batch_runner.stop()
             self.api.stop()
             self.endpoint.stop()
         for log in self._logs.values():
@@ -269,7 +301,7 @@ class LocalStack:
 
     def exited(self) -> Service | None:
         """A service that was started and has died since, if any."""
-        for service in (self.endpoint, self.api):
+        for service in (self.endpoint, self.api, self.batch_runner):
             if service.process is not None and service.process.poll() is not None:
                 return service
         return None

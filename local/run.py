@@ -76,6 +76,8 @@ def start(stack: LocalStack) -> None:
             stack.start_endpoint()
         with step(f"Starting the RAG API on {stack.ports.api_url}"):
             stack.start_api()
+        with step("Starting the batch runner"):
+            stack.start_batch_runner()
     except StartupError as err:
         stack.stop()
         fail(f"{err}; see the messages above")

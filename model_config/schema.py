@@ -300,6 +300,30 @@ class Monitoring(Strict):
     opik_secret_name: str | None = None
 
 
+class Backoff(Strict):
+    """How a batch line waits before another try (Step Functions' Retry fields)."""
+
+    interval_s: Annotated[int, Field(ge=1, le=3600)]
+    backoff_rate: Annotated[float, Field(ge=1, le=10)]
+    max_attempts: Annotated[int, Field(ge=1, le=99)]
+    max_delay_s: Annotated[int, Field(ge=1, le=3600)]
+
+
+class BatchApi(Strict):
+    """OpenAI's Batch API: its store, how many lines run at once, and their retries."""
+
+    # S3 objects and DynamoDB items (files, batches, results) expire after this many days.
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # Keep the bucket and table on `cdk destroy` (their data outlives the stack).
+    keep_on_destroy: bool = False
+    # Lines in flight per batch; default: what the LLM's autoscaling can serve at most.
+    max_concurrency: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    # A scaled-to-zero LLM takes minutes to wake: wait about 25 minutes before failing a line.
+    wake_retry: Backoff = Backoff(interval_s=30, backoff_rate=1.5, max_attempts=15, max_delay_s=120)
+    # Throttling and transient upstream failures.
+    transient_retry: Backoff = Backoff(interval_s=2, backoff_rate=2, max_attempts=5, max_delay_s=30)
+
+
 class ResourceNames(Strict):
     """Fixed SageMaker names: scaling targets and IAM policies refer to them."""
 
@@ -333,6 +357,15 @@ class DeploymentConfig(Strict):
     retrieval: Retrieval = Retrieval()
     api: Api = Api()
     monitoring: Monitoring = Monitoring()
+    batch: BatchApi = BatchApi()
+
+    @property
+    def batch_concurrency(self) -> int:
+        """Batch lines in flight: the config's, or max LLM copies x target requests per copy."""
+        if self.batch.max_concurrency is not None:
+            return self.batch.max_concurrency
+        scaling = self.llm.scaling
+        return math.ceil(scaling.max_copies * scaling.target_concurrent_requests_per_copy)
 
     @property
     def resource_prefix(self) -> str:

@@ -12,6 +12,7 @@ from rag_app.batch.limits import MAX_LINES
 from rag_app.batch.models import (
     COMPLETION_WINDOW_S,
     Batch,
+    BatchError,
     BatchErrors,
     FileObject,
     LineError,
@@ -131,26 +132,40 @@ class BatchService:
             return self.finalize(batch_id)
         return batch
 
+    def fail_run(self, batch_id: str, message: str) -> Batch:
+        """End a batch whose run cannot go on (e.g. its input file was deleted)."""
+        error = BatchErrors(data=[BatchError(code="run_failed", message=message)])
+        return self.store.update_batch(
+            batch_id,
+            lambda b: b.model_copy(
+                update={"status": "failed", "failed_at": self.now(), "errors": error}
+            ),
+        )
+
     def expired(self, batch: Batch) -> bool:
         return batch.expires_at is not None and self.now() >= batch.expires_at
 
-    def finalize(self, batch_id: str) -> Batch:
+    def finalize(self, batch_id: str, *, resume: bool = False) -> Batch:
         """Write the output and error files and end the batch: completed, cancelled or expired.
 
         Only the caller that moves the batch to `finalizing` writes them; others get it as is.
+        `resume`: also take over a batch left in `finalizing` by a run that stopped midway.
         """
         ending: list[tuple[str, LineError]] = []
 
         def to_finalizing(batch: Batch) -> Batch | None:
-            if batch.status not in ("in_progress", "cancelling"):
+            if batch.status not in ("in_progress", "cancelling", "finalizing"):
                 return None
-            if batch.status == "cancelling":
+            if batch.status == "finalizing" and not resume:
+                return None
+            if batch.cancelling_at is not None:
                 ending.append(("cancelled", CANCELLED))
             elif self.expired(batch):
                 ending.append(("expired", EXPIRED))
             else:
                 ending.append(("completed", NOT_ANSWERED))
-            return batch.model_copy(update={"status": "finalizing", "finalizing_at": self.now()})
+            finalizing_at = batch.finalizing_at or self.now()
+            return batch.model_copy(update={"status": "finalizing", "finalizing_at": finalizing_at})
 
         batch = self.store.update_batch(batch_id, to_finalizing)
         if not ending:
