@@ -11,6 +11,8 @@ class RagError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     retry_after_s: ClassVar[int | None] = None
+    # The code on the OpenAI-compatible routes, where it differs from `code`.
+    openai_code: ClassVar[str | None] = None
 
     def __init__(self, message: str, *, detail: str = "", param: str | None = None) -> None:
         super().__init__(message)
@@ -25,6 +27,21 @@ class InvalidRequest(RagError):
 
     status = 422
     code = "invalid_request"
+    openai_code = "invalid_value"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    """The messages alone need more tokens than the model accepts."""
+
+    openai_code = "context_length_exceeded"
+
+    def __init__(self, max_tokens: int, needed: int) -> None:
+        # OpenAI's wording: clients (LangChain, LiteLLM) recognise an overflow by it.
+        super().__init__(
+            f"This model's maximum context length is {max_tokens} tokens. However, your "
+            f"messages resulted in {needed} tokens. Please reduce the length of the messages.",
+            param="messages",
+        )
 
 
 class ModelNotFound(RagError):

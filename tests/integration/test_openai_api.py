@@ -139,21 +139,21 @@ def test_a_short_follow_up_keeps_every_turn(sdk: openai.OpenAI, stack: Stack) ->
 @pytest.mark.parametrize(
     ("arguments", "error_type", "param"),
     [
-        ({"n": 2}, openai.UnprocessableEntityError, "n"),
-        ({"messages": []}, openai.UnprocessableEntityError, "messages"),
+        ({"n": 2}, openai.BadRequestError, "n"),
+        ({"messages": []}, openai.BadRequestError, "messages"),
         (
             {"messages": [{"role": "assistant", "content": "hi"}]},
-            openai.UnprocessableEntityError,
+            openai.BadRequestError,
             "messages",
         ),
         (
             {"tools": [{"type": "function", "function": {"name": "f"}}]},
-            openai.UnprocessableEntityError,
+            openai.BadRequestError,
             "tools",
         ),
-        ({"logprobs": True}, openai.UnprocessableEntityError, "logprobs"),
-        ({"max_tokens": 100_000}, openai.UnprocessableEntityError, "max_tokens"),
-        ({"temperature": 3}, openai.UnprocessableEntityError, "temperature"),
+        ({"logprobs": True}, openai.BadRequestError, "logprobs"),
+        ({"max_tokens": 100_000}, openai.BadRequestError, "max_tokens"),
+        ({"temperature": 3}, openai.BadRequestError, "temperature"),
         ({"model": "gpt-4o"}, openai.NotFoundError, "model"),
         ({"messages": [{"role": "user", "content": "x" * 600_000}]}, openai.APIStatusError, None),
     ],
@@ -176,7 +176,7 @@ def test_bad_input_raises_the_sdks_matching_error(
     assert isinstance(error.body, dict)
     assert error.body["param"] == param
     assert error.body["message"]
-    assert error.status_code in {404, 413, 422}
+    assert error.status_code in {400, 404, 413}
     assert json.dumps(error.body).count("Traceback") == 0
     # Refused before any model was called.
     assert len(engine_stack.invocations()) == before

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rag_app.errors import UpstreamFailed
@@ -26,6 +26,10 @@ class GenerationParams:
     # undercounts.
     truncate: int
     seed: int | None = None
+    # Stop strings beyond what every engine takes (TGI: 4), applied by the app.
+    app_stop: list[str] = field(default_factory=list)
+    # The JSON schema the answer must fit (structured output), enforced by the engine.
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from rag_app.services.prompt import Prompt
 from rag_app.services.sse import TextEventStream, without_stop
 
 DONE = "[DONE]"
+# The name OpenAI's json_schema format requires; the engines do not use it.
+SCHEMA_NAME = "answer"
 
 
 def request_body(
@@ -49,10 +51,23 @@ def request_body(
         # vLLM's own sampling extensions to the OpenAI schema; TGI's chat route has neither.
         body["repetition_penalty"] = params.repetition_penalty
         body["truncate_prompt_tokens"] = params.truncate
+    if params.json_schema is not None:
+        body["response_format"] = response_format(params.json_schema, engine=engine)
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def response_format(schema: dict[str, Any], *, engine: str) -> dict[str, Any]:
+    """Structured output as each engine's OpenAI route takes it.
+
+    vLLM: OpenAI's own json_schema format (its guided decoding). TGI's chat route: its
+    grammar type, `{"type": "json_object", "value": schema}`.
+    """
+    if engine == "tgi":
+        return {"type": "json_object", "value": schema}
+    return {"type": "json_schema", "json_schema": {"name": SCHEMA_NAME, "schema": schema}}
 
 
 def parse_answer(answer: Any, kept_stop: list[str] | None = None) -> Generation:

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rag_app.errors import InvalidRequest
+from rag_app.errors import ContextLengthExceeded
 from rag_app.services.retriever import Chunk
 
 CHUNK_SEPARATOR = "\n\n---\n\n"
@@ -83,14 +83,10 @@ class PromptBuilder:
         self.chars_per_token = chars_per_token
 
     def check_fits(self, conversation: Conversation) -> int:
-        """The tokens the question and instructions take, or InvalidRequest if over budget."""
+        """The tokens the question and instructions take, or ContextLengthExceeded."""
         frame = self._estimate(conversation, context="", history=())
         if frame > self.max_input_tokens:
-            raise InvalidRequest(
-                f"The messages need about {frame} tokens; the model accepts at most "
-                f"{self.max_input_tokens} input tokens.",
-                param="messages",
-            )
+            raise ContextLengthExceeded(self.max_input_tokens, frame)
         return frame
 
     def build(self, conversation: Conversation, ranked_chunks: list[Chunk]) -> Prompt:

@@ -34,6 +34,9 @@ def request_body(prompt: str, params: GenerationParams, *, stream: bool) -> dict
         parameters["top_p"] = params.top_p
     if params.seed is not None:
         parameters["seed"] = params.seed
+    if params.json_schema is not None:
+        # TGI's constrained decoding (grammar-guided, like vLLM's).
+        parameters["grammar"] = {"type": "json", "value": params.json_schema}
     body: dict[str, Any] = {"inputs": prompt, "parameters": parameters}
     if stream:
         body["stream"] = True

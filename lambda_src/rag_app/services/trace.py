@@ -13,9 +13,21 @@ from rag_app.log import SERVICE_NAME, logger
 from rag_app.settings import SettingsError
 
 DEFAULT_METRICS_NAMESPACE = "LlmTwin"
-STEPS = ("embed", "search", "rerank", "generate", "total")
+# Step latencies and their EMF metric names.
+STEPS = {
+    "expand": "ExpandLatency",
+    "self_query": "SelfQueryLatency",
+    "embed": "EmbedLatency",
+    "search": "SearchLatency",
+    "fuse": "FuseLatency",
+    "rerank": "RerankLatency",
+    "generate": "GenerateLatency",
+    "total": "TotalLatency",
+}
 # Latencies from the request's start rather than of one step; EMF metric names beside them.
 MILESTONES = {"first_token": "TimeToFirstToken"}
+# The error code of a request whose caller hung up: counted apart from the errors.
+CLIENT_CLOSED = "client_closed"
 
 
 @dataclass
@@ -38,6 +50,12 @@ class PromptTrace:
     route: str = "rag"
     streamed: bool = False
     retrieved: list[RetrievedRef] = field(default_factory=list)
+    # What the retrieval searched: the question and its rewrites, the author self-query
+    # read (and whether the search was filtered on them), and the steps that fell back.
+    phrasings: list[str] = field(default_factory=list)
+    author: str | None = None
+    author_filtered: bool = False
+    fallbacks: list[str] = field(default_factory=list)
     # The model input: a text, or the chat messages as JSON.
     prompt: str | None = None
     answer: str | None = None
@@ -77,9 +95,8 @@ class PowertoolsTraceSink:
         # Ephemeral: concurrent requests must not share one metric buffer.
         metrics = EphemeralMetrics(namespace=self.namespace, service=SERVICE_NAME)
         metrics.add_dimension(name="model_id", value=trace.model_id)
-        for step in STEPS:
+        for step, name in STEPS.items():
             if step in trace.latency_ms:
-                name = f"{step.capitalize()}Latency"
                 metrics.add_metric(
                     name=name, unit=MetricUnit.Milliseconds, value=trace.latency_ms[step]
                 )
@@ -96,7 +113,10 @@ class PowertoolsTraceSink:
             metrics.add_metric(
                 name="GeneratedTokens", unit=MetricUnit.Count, value=trace.generated_tokens
             )
-        metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=int(bool(trace.error_code)))
+        closed = trace.error_code == CLIENT_CLOSED
+        failed = bool(trace.error_code) and not closed
+        metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=int(failed))
+        metrics.add_metric(name="ClientDisconnects", unit=MetricUnit.Count, value=int(closed))
         metrics.add_metadata(key="request_id", value=trace.request_id)
         metrics.flush_metrics()
 

@@ -5,18 +5,19 @@ The answer is RAG on the last user message; earlier turns are kept as history wh
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 import anyio
-from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
 
 from rag_app.api.deps import PipelineDep, RequestIdDep, SettingsDep
 from rag_app.api.error_handlers import error_body, error_responses
-from rag_app.api.routes.rag import to_source
+from rag_app.api.routes.rag import retrieval_report, to_source
 from rag_app.chat_schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -25,9 +26,10 @@ from rag_app.chat_schemas import (
     ModelCard,
     ModelList,
     OpenAiErrorResponse,
+    RagOptions,
     Usage,
 )
-from rag_app.errors import ModelNotFound, RagError
+from rag_app.errors import ModelNotFound, RagError, UpstreamFailed
 from rag_app.log import logger
 from rag_app.pipeline import ChatResult, Retrieval, Sampling
 from rag_app.services.prompt import Conversation, Message
@@ -37,13 +39,21 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 
 PATH = "/v1/chat/completions"
 OWNED_BY = "llm-twin"
+# nginx's status for "the client closed the request": logged, never received by anyone.
+CLIENT_CLOSED_STATUS = 499
 ERROR_RESPONSES = error_responses(
     OpenAiErrorResponse,
     {
+        400: "Invalid request, unsupported parameter value, or messages over the context length",
         404: "The model named is not served here",
-        422: "Invalid request or unsupported parameter",
     },
 )
+ERROR_RESPONSES.pop(422)
+T = TypeVar("T")
+
+
+class ClientDisconnected(Exception):
+    """The caller hung up before the answer was ready."""
 
 
 @router.get("/models")
@@ -72,6 +82,7 @@ async def get_model(model_id: str, settings: SettingsDep) -> ModelCard:
 )
 async def chat_completions(
     body: ChatCompletionRequest,
+    request: Request,
     pipeline: PipelineDep,
     settings: SettingsDep,
     request_id: RequestIdDep,
@@ -79,20 +90,20 @@ async def chat_completions(
     """Answer the last user message from retrieved context, in OpenAI's wire format."""
     _check_model(body.model, settings)
     retrieval, conversation, sampling = _inputs(body)
-    events = pipeline.chat(retrieval, conversation, sampling, request_id, streamed=body.stream)
+    streamed = bool(body.stream)
+    events = pipeline.chat(retrieval, conversation, sampling, request_id, streamed=streamed)
     reply = _Reply(request_id, settings.model_id, include_usage=body.include_usage)
-    if not body.stream:
-        text: list[str] = []
-        result: ChatResult | None = None
-        async for event in events:
-            if isinstance(event, ChatResult):
-                result = event
-            else:
-                text.append(event)
-        assert result is not None  # the pipeline always ends with one
-        return reply.completion("".join(text), result)
-    # Until the first token, a failure still gets its status and JSON body.
-    first = await anext(events)
+    try:
+        if not streamed:
+            text, result = await _unless_disconnected(request, _collect(events))
+            return reply.completion(text, result)
+        # Until the first token, a failure still gets its status and JSON body.
+        first = await _unless_disconnected(request, anext(events))
+    except ClientDisconnected:
+        # The pipeline was cancelled where it waited: it closed the model's stream and
+        # traced the request as client_closed.
+        logger.info("client disconnected before the answer", extra={"status": 499})
+        return Response(status_code=CLIENT_CLOSED_STATUS)
     return StreamingResponse(
         reply.stream(first, events),
         media_type="text/event-stream",
@@ -100,10 +111,52 @@ async def chat_completions(
     )
 
 
+async def _collect(events: AsyncGenerator[str | ChatResult]) -> tuple[str, ChatResult]:
+    """The whole answer of a non-streamed request."""
+    text: list[str] = []
+    result: ChatResult | None = None
+    async for event in events:
+        if isinstance(event, ChatResult):
+            result = event
+        else:
+            text.append(event)
+    if result is None:
+        raise UpstreamFailed("The answer ended without its result.", detail="no ChatResult")
+    return "".join(text), result
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """`work`'s result, or ClientDisconnected as soon as the caller hangs up (work cancelled).
+
+    Until a response starts, nothing else notices a caller who left: without this the model
+    would read the whole prompt for nobody.
+    """
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+        watcher.cancel()
+    if not task.done() or task.cancelled():
+        # Give the cancelled work its chance to close the upstream before answering.
+        await asyncio.wait({task})
+        raise ClientDisconnected
+    return task.result()
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns once the client has gone (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def _check_model(model: str, settings: Settings) -> None:
     if model != settings.model_id:
         raise ModelNotFound(
-            f"The model `{model}` does not exist here; GET /v1/models lists the one served.",
+            f"The model `{model}` does not exist or you do not have access to it; "
+            "GET /v1/models lists the one served.",
             param="model",
         )
 
@@ -121,8 +174,7 @@ def _inputs(body: ChatCompletionRequest) -> tuple[Retrieval, Conversation, Sampl
         for m in earlier
         if m.role in ("user", "assistant")
     )
-    rag = body.rag
-    retrieval = Retrieval(last.text.strip(), rag.k if rag else None, rag.author_id if rag else None)
+    retrieval = Retrieval(last.text.strip(), body.rag or RagOptions())
     conversation = Conversation(last.text.strip(), history, instructions)
     sampling = Sampling(
         max_new_tokens=body.max_completion_tokens or body.max_tokens,
@@ -133,6 +185,7 @@ def _inputs(body: ChatCompletionRequest) -> tuple[Retrieval, Conversation, Sampl
         top_p=body.top_p,
         stop=body.stop_sequences,
         seed=body.seed,
+        output_schema=body.output_schema,
     )
     return retrieval, conversation, sampling
 
@@ -164,6 +217,7 @@ class _Reply:
             ],
             usage=_usage(result),
             sources=[to_source(chunk) for chunk in result.sources],
+            **_report(result),
         )
 
     async def stream(
@@ -218,7 +272,8 @@ class _Reply:
 
     def _last_chunks(self, result: ChatResult) -> bytes:
         sources = [to_source(chunk).model_dump() for chunk in result.sources]
-        last = self._chunk({}, result.generation.finish_reason, sources=sources)
+        report = {key: _jsonable(value) for key, value in _report(result).items()}
+        last = self._chunk({}, result.generation.finish_reason, sources=sources, **report)
         if self.include_usage:
             last += _sse(self._chunk_body([]) | {"usage": _usage(result).model_dump()})
         return last + b"data: [DONE]\n\n"
@@ -233,6 +288,17 @@ def _usage(result: ChatResult) -> Usage:
     return Usage(
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
     )
+
+
+def _report(result: ChatResult) -> dict[str, Any]:
+    """The retrieval report when the caller asked for it (rag.return_retrieved)."""
+    return retrieval_report(result.retrieved, result.latency_ms) if result.report else {}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    return value.model_dump() if hasattr(value, "model_dump") else value
 
 
 def _sse(body: dict[str, Any]) -> bytes:

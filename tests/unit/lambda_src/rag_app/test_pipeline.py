@@ -40,8 +40,9 @@ def test_generation_overrides_stay_within_the_configured_maximum(app: FastAPI) -
     assert (params.stop, params.seed) == (["<|eot_id|>", "##"], 3)
     with pytest.raises(InvalidRequest, match="at most 150"):
         pipeline.generation_params(Sampling(max_new_tokens=151))
-    with pytest.raises(InvalidRequest, match="at most 3 sequences"):
-        pipeline.generation_params(Sampling(stop=("a", "b", "c", "d")))
+    # The engine takes four stop strings, the config's own first; the app applies the rest.
+    params = pipeline.generation_params(Sampling(stop=("a", "b", "c", "d")))
+    assert (params.stop, params.app_stop) == (["<|eot_id|>", "a", "b", "c"], ["d"])
 
 
 def test_answer_emits_one_trace(
@@ -63,11 +64,11 @@ def test_answer_emits_one_trace(
 
 
 def test_failed_step_is_traced_with_its_error(app: FastAPI, app_logs: RecordCollector) -> None:
-    async def broken_embed(text: str) -> list[float]:
+    async def broken_embed(texts: list[str]) -> list[list[float]]:
         raise RuntimeError("bug")
 
     pipeline = pipeline_of(app)
-    pipeline.embedder.embed = broken_embed  # type: ignore[method-assign]
+    pipeline.retrieval.steps.embedder.embed_many = broken_embed  # type: ignore[method-assign]
 
     with pytest.raises(RuntimeError):
         asyncio.run(pipeline.answer(RagRequest(query="q"), "req-43"))

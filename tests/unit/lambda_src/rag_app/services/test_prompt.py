@@ -102,7 +102,7 @@ def test_no_room_means_no_context() -> None:
 def test_a_question_over_the_budget_is_refused() -> None:
     builder = templated("{context}{query}", max_input_tokens=3, chars_per_token=1.0)
 
-    with pytest.raises(InvalidRequest, match="at most 3 input tokens"):
+    with pytest.raises(InvalidRequest, match="maximum context length is 3 tokens"):
         builder.build(ask("a long query"), [chunk("context")])
 
 

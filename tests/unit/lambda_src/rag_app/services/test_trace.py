@@ -72,11 +72,29 @@ def test_log_record_and_emf_metrics(
         "PromptTokens": "Count",
         "GeneratedTokens": "Count",
         "Errors": "Count",
+        "ClientDisconnects": "Count",
     }
     assert emf["GenerateLatency"] == [900.0]
     assert emf["Errors"] == [0.0]
     assert emf["model_id"] == "mlabonne/TwinLlama-3.1-8B-DPO"
     assert emf["request_id"] == "req-1"
+
+
+@pytest.mark.parametrize(
+    ("error_code", "errors", "disconnects"),
+    [("client_closed", 0.0, 1.0), ("upstream_error", 1.0, 0.0)],
+)
+def test_a_caller_who_hung_up_is_a_disconnect_not_an_error(
+    capsys: pytest.CaptureFixture[str], error_code: str, errors: float, disconnects: float
+) -> None:
+    trace = finished_trace()
+    trace.error_code = error_code
+
+    PowertoolsTraceSink().emit(trace)
+
+    [emf] = emf_records(capsys.readouterr().out)
+    assert emf["Errors"] == [errors]
+    assert emf["ClientDisconnects"] == [disconnects]
 
 
 def test_namespace_from_powertools_variable(

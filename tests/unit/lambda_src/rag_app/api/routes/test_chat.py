@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -251,56 +252,150 @@ def test_tgi_template_config_streams_the_generate_contract(
 
 
 @pytest.mark.parametrize(
-    ("body", "param", "fragment"),
+    ("body", "param", "code", "fragment"),
     [
-        ({"messages": [{"role": "user", "content": "hi"}]}, "model", "Field required"),
-        (chat_body(messages=[]), "messages", "at least 1 item"),
+        (
+            {"messages": [{"role": "user", "content": "hi"}]},
+            "model",
+            "missing_required_parameter",
+            "Missing required parameter: 'model'",
+        ),
+        (chat_body(messages=[]), "messages", "invalid_value", "at least 1 item"),
         (
             chat_body(messages=[{"role": "assistant", "content": "hi"}]),
             "messages",
+            "invalid_value",
             "last message must come from the user",
         ),
-        (chat_body(messages=[{"role": "user", "content": "  "}]), "messages", "empty"),
-        (chat_body(messages=[{"role": "tool", "content": "x"}]), "messages.0.role", "Input"),
-        (chat_body(n=2), "n", "less than or equal to 1"),
-        (chat_body(tools=[{"type": "function"}]), "tools", "tool calling is not supported"),
-        (chat_body(logprobs=True), "logprobs", "log probabilities"),
-        (chat_body(response_format={"type": "json_object"}), "response_format", "text"),
-        (chat_body(temperature=2.5), "temperature", "less than or equal to 2"),
-        (chat_body(stop=["a", "b", "c", "d", "e"]), "stop", "at most 4"),
-        (chat_body(stop=[""]), "stop", "must not be empty"),
-        (chat_body(frequency_penalty=0.5), "frequency_penalty", "not supported"),
-        (chat_body(best_of=2), "best_of", "Extra inputs"),
-        (chat_body(rag={"k": 99}), "rag.k", "less than or equal to 20"),
+        (
+            chat_body(messages=[{"role": "user", "content": "  "}]),
+            "messages",
+            "invalid_value",
+            "empty",
+        ),
+        (
+            chat_body(messages=[{"role": "tool", "content": "x"}]),
+            "messages[0].role",
+            "invalid_value",
+            "'system'",
+        ),
+        (
+            chat_body(messages=[{"role": "user", "content": [{"type": "image_url"}]}]),
+            "messages[0].content",
+            "invalid_value",
+            "only text content parts",
+        ),
+        (chat_body(n=2), "n", "unsupported_parameter", "one choice per request"),
+        (
+            chat_body(tools=[{"type": "function"}]),
+            "tools",
+            "unsupported_parameter",
+            "tool calling is not supported",
+        ),
+        (chat_body(logprobs=True), "logprobs", "unsupported_parameter", "log probabilities"),
+        (
+            chat_body(response_format={"type": "json_schema"}),
+            "response_format",
+            "invalid_value",
+            "json_schema",
+        ),
+        (chat_body(temperature=2.5), "temperature", "invalid_value", "less than or equal to 2"),
+        (chat_body(stop=["a", "b", "c", "d", "e"]), "stop", "invalid_value", "at most 4"),
+        (chat_body(stop=[""]), "stop", "invalid_value", "must not be empty"),
+        (
+            chat_body(frequency_penalty=0.5),
+            "frequency_penalty",
+            "unsupported_parameter",
+            "repetition penalty",
+        ),
+        (
+            chat_body(best_of=2),
+            "best_of",
+            "unknown_parameter",
+            "Unrecognized request argument supplied: best_of",
+        ),
+        (chat_body(rag={"k": 99}), "rag.k", "invalid_value", "less than or equal to 20"),
+        (chat_body(max_tokens="4"), "max_tokens", "invalid_type", "valid integer"),
+        (chat_body(max_tokens=4.0), "max_tokens", "invalid_type", "valid integer"),
+        (
+            chat_body(stream_options={"include_usage": True}),
+            "stream_options",
+            "invalid_value",
+            "stream is true",
+        ),
     ],
 )
-def test_invalid_requests_are_422_in_openais_shape(
-    client: TestClient, app: FastAPI, body: dict[str, Any], param: str, fragment: str
+def test_invalid_requests_are_400_naming_the_field(
+    client: TestClient, app: FastAPI, body: dict[str, Any], param: str, code: str, fragment: str
 ) -> None:
     response = client.post("/v1/chat/completions", json=body)
 
-    error = assert_openai_error(response, 422, "invalid_request")
+    error = assert_openai_error(response, 400, code)
     assert error["type"] == "invalid_request_error"
     assert error["param"] == param
     assert fragment in error["message"]
+    # One plain sentence, no pydantic union branches.
+    assert error["message"].endswith(".")
+    assert "list[" not in error["message"]
     assert not app.state.pipeline.runtime.opened
 
 
-def test_limits_of_the_config_are_422_naming_the_parameter(client: TestClient) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"model": "x", "messages": [}', "We could not parse the JSON body of your request."),
+        (b"", "The request body is missing; send a JSON object."),
+        (b"[1, 2]", "The request body must be a JSON object."),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_400_with_no_param(
+    client: TestClient, content: bytes, message: str
+) -> None:
+    response = client.post(
+        "/v1/chat/completions", content=content, headers={"content-type": "application/json"}
+    )
+
+    error = assert_openai_error(response, 400, "invalid_json")
+    assert error["param"] is None
+    assert error["message"] == message
+
+
+def test_the_rag_route_keeps_its_own_422(client: TestClient) -> None:
+    response = client.post("/rag", json={"query": "x", "k": "3"})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_limits_of_the_config_are_400_naming_the_parameter(client: TestClient) -> None:
     too_long = client.post("/v1/chat/completions", json=chat_body(max_completion_tokens=151))
-    too_many_stops = client.post("/v1/chat/completions", json=chat_body(stop=["a", "b", "c", "d"]))
 
-    assert "at most 150" in assert_openai_error(too_long, 422, "invalid_request")["message"]
-    assert assert_openai_error(too_long, 422, "invalid_request")["param"] == "max_completion_tokens"
-    # The config's own stop sequence takes one of TGI's four places.
-    assert assert_openai_error(too_many_stops, 422, "invalid_request")["param"] == "stop"
+    error = assert_openai_error(too_long, 400, "invalid_value")
+    assert "at most 150" in error["message"]
+    assert error["param"] == "max_completion_tokens"
 
 
-def test_unknown_model_is_404(client: TestClient) -> None:
+def test_four_stops_beside_the_configs_own_are_honoured(
+    use_engine: Callable[..., tuple[TestClient, FakeSageMaker]],
+) -> None:
+    client, fake = use_engine("tgi", answer_text="one two three four five six")
+
+    response = client.post("/v1/chat/completions", json=chat_body(stop=["x1", "x2", "x3", "four"]))
+
+    assert response.status_code == 200, response.text
+    sent, _ = llm_call(fake)
+    # TGI takes four: the config's own first; the app ends the answer at the fifth itself.
+    assert sent["parameters"]["stop"] == ["<|eot_id|>", "x1", "x2", "x3"]
+    choice = response.json()["choices"][0]
+    assert choice["message"]["content"] == "one two three"
+    assert choice["finish_reason"] == "stop"
+
+
+def test_unknown_model_is_404_model_not_found(client: TestClient) -> None:
     response = client.post("/v1/chat/completions", json=chat_body(model="gpt-4o"))
 
     error = assert_openai_error(response, 404, "model_not_found")
-    assert error["type"] == "not_found_error"
+    assert error["type"] == "invalid_request_error"
     assert error["param"] == "model"
 
 
@@ -312,13 +407,21 @@ def test_a_conversation_can_be_longer_than_a_rag_body(client: TestClient) -> Non
     assert_openai_error(response, 413, "payload_too_large")
 
 
-def test_a_question_over_the_input_budget_is_422(client: TestClient) -> None:
+def test_a_question_over_the_input_budget_is_openais_context_length_exceeded(
+    client: TestClient,
+) -> None:
     response = client.post(
         "/v1/chat/completions",
         json=chat_body(messages=[{"role": "user", "content": "word " * 3000}]),
     )
 
-    assert "input tokens" in assert_openai_error(response, 422, "invalid_request")["message"]
+    error = assert_openai_error(response, 400, "context_length_exceeded")
+    assert error["param"] == "messages"
+    assert re.fullmatch(
+        r"This model.s maximum context length is 2048 tokens\. However, your messages "
+        r"resulted in \d+ tokens\. Please reduce the length of the messages\.",
+        error["message"],
+    )
 
 
 @pytest.fixture
@@ -407,7 +510,8 @@ def test_the_deadline_mid_stream_ends_it_with_an_error_event(
 
     assert response.status_code == 200
     events = events_of(response)
-    assert events[1]["choices"][0]["delta"]["content"] == "one "
+    # The space after it waits for more text, as the end of an answer is stripped.
+    assert events[1]["choices"][0]["delta"]["content"] == "one"
     assert events[-1]["error"]["code"] == "deadline_exceeded"
     assert "[DONE]" not in events
     # The deadline hung up on the model.
