@@ -26,14 +26,18 @@ def main() -> None:
 
     for name in available_models():
         config = load_config(name)
-        levels = TrafficLevels.from_config(config, requests_per_day=10 * config.api.quota_per_day)
+        curve = estimated_curve(config)
+        one_copy_rps = curve.throughput(config.llm.scaling.target_concurrent_requests_per_copy)
+        levels = TrafficLevels.from_config(
+            config, one_copy_rps, requests_per_day=10 * config.api.quota_per_day
+        )
         started = time.perf_counter()
         traffic = builtin("diurnal", levels, days=DAYS)
         built = time.perf_counter()
         result = Simulation(
             Deployment.from_config(config),
             ScalingSettings.from_config(config),
-            estimated_curve(config),
+            curve,
             traffic,
             Timing.for_config(config),
         ).run()
