@@ -9,6 +9,8 @@ from __future__ import annotations
 MAX_QUERY_CHARS = 2000
 # Context chunks per request, from the config's top_k or a caller's k.
 MAX_K = 20
+# Phrasings one question is searched with: the question and up to four rewrites.
+MAX_PHRASINGS = 5
 
 # API Gateway's integration timeout for a buffered REST integration, and the longest it allows
 # for a streamed response (15 minutes).

@@ -16,7 +16,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from rag_app.limits import MAX_K, MAX_REQUEST_TIMEOUT_S, MAX_STREAM_TIMEOUT_S
+from rag_app.limits import MAX_K, MAX_PHRASINGS, MAX_REQUEST_TIMEOUT_S, MAX_STREAM_TIMEOUT_S
 
 ENV_PREFIX = "RAG_"
 # The placeholders each prompt format fills in.
@@ -70,6 +70,12 @@ class Settings(BaseSettings):
 
     collections: JsonStrList = ["embedded_articles", "embedded_posts", "embedded_repositories"]
     top_k: Annotated[int, Field(ge=1, le=MAX_K)] = 3
+    # Phrasings searched per question, the question included: 1 is no query expansion.
+    query_expansion: Annotated[int, Field(ge=1, le=MAX_PHRASINGS)] = 1
+    # Whether an LLM reads the author a question names, to filter the search on them.
+    self_query: bool = False
+    # How the phrasings' rankings merge without a reranker (see retrieval/fusion.py).
+    fusion: Literal["rrf", "max"] = "rrf"
     # API Gateway gives up at 29 s: the app must answer before that.
     request_timeout_s: Annotated[float, Field(gt=0, le=MAX_REQUEST_TIMEOUT_S)] = 25.0
     # Streamed routes are not bound by the 29 s limit; API Gateway streams up to 15 minutes.

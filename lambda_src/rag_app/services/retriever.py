@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from rag_app.concurrency import run_blocking
 from rag_app.errors import RagError, UpstreamFailed, UpstreamTimedOut
+from rag_app.settings import SettingsError
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
 
+    from rag_app.retrieval.filters import SearchFilter
     from rag_app.settings import Settings
 
 ROLE = "vector store"
@@ -65,6 +67,8 @@ class QdrantStore:
                 if self._client is None:
                     try:
                         self._client = self._open()
+                    except SettingsError:
+                        raise
                     except Exception as err:
                         raise UpstreamFailed(
                             "The vector store could not be opened.", detail=repr(err)
@@ -96,23 +100,52 @@ class QdrantStore:
                 self._client = None
 
     def search(
-        self, collection: str, vector: list[float], limit: int, author_id: str | None
+        self, collection: str, vector: list[float], limit: int, search_filter: SearchFilter
     ) -> list[Chunk]:
-        """The `limit` nearest points of one collection (blocking)."""
+        """The `limit` nearest points of one collection that pass the filter (blocking)."""
+        client = self.client
         try:
-            response = self.client.query_points(
+            response = client.query_points(
                 collection_name=collection,
                 query=vector,
                 limit=limit,
-                query_filter=_author_filter(author_id),
+                query_filter=search_filter.to_qdrant(),
                 with_payload=True,
                 with_vectors=False,
             )
-        except UpstreamFailed:
-            raise
-        except Exception as err:
+        except self._upstream_errors() as err:
             raise _translate_error(err, collection) from err
         return [chunk for point in response.points if (chunk := _to_chunk(collection, point))]
+
+    def author_names(self, collection: str, limit: int) -> list[str]:
+        """The author_full_name values of one collection's points (blocking).
+
+        A Qdrant server counts facets from a payload index: create a keyword index on
+        author_full_name (local mode reads the payloads).
+        """
+        client = self.client
+        try:
+            response = client.facet(collection_name=collection, key="author_full_name", limit=limit)
+        except self._upstream_errors() as err:
+            raise _translate_error(err, collection) from err
+        return [hit.value for hit in response.hits if isinstance(hit.value, str) and hit.value]
+
+    def _upstream_errors(self) -> tuple[type[Exception], ...]:
+        """What qdrant-client raises when the store is unreachable, slow or refuses a call.
+
+        Anything else is a bug in the app and surfaces as one. Local mode reports a
+        missing collection as ValueError.
+        """
+        import httpx
+        from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+        errors: tuple[type[Exception], ...] = (
+            ResponseHandlingException,
+            UnexpectedResponse,
+            httpx.HTTPError,
+            TimeoutError,
+        )
+        return (*errors, ValueError) if self.settings.qdrant_path is not None else errors
 
 
 class Retriever:
@@ -122,15 +155,30 @@ class Retriever:
         self.store = store
         self.collections = collections
 
-    async def retrieve(self, vector: list[float], limit: int, author_id: str | None) -> list[Chunk]:
-        """Up to `limit` hits from each collection, best first, without duplicates."""
+    async def retrieve(
+        self, vector: list[float], limit: int, search_filter: SearchFilter
+    ) -> list[Chunk]:
+        """Up to `limit` hits from each collection, best first, without duplicates.
+
+        One query vector scores every collection alike, so the hits merge by score.
+        """
         per_collection = await asyncio.gather(
             *(
-                run_blocking(self.store.search, collection, vector, limit, author_id)
+                run_blocking(self.store.search, collection, vector, limit, search_filter)
                 for collection in self.collections
             )
         )
         return merge_hits(per_collection)
+
+    async def author_names(self, limit: int) -> list[str]:
+        """The distinct author names in every collection."""
+        per_collection = await asyncio.gather(
+            *(
+                run_blocking(self.store.author_names, collection, limit)
+                for collection in self.collections
+            )
+        )
+        return sorted({name for names in per_collection for name in names})
 
 
 def merge_hits(per_collection: Iterable[list[Chunk]]) -> list[Chunk]:
@@ -147,16 +195,6 @@ def merge_hits(per_collection: Iterable[list[Chunk]]) -> list[Chunk]:
             seen.add(chunk.dedup_key)
             unique.append(chunk)
     return unique
-
-
-def _author_filter(author_id: str | None) -> Any:
-    if author_id is None:
-        return None
-    from qdrant_client import models
-
-    return models.Filter(
-        must=[models.FieldCondition(key="author_id", match=models.MatchValue(value=author_id))]
-    )
 
 
 def _to_chunk(collection: str, point: Any) -> Chunk | None:
@@ -191,8 +229,9 @@ def _read_qdrant_secret(secret_id: str) -> tuple[str, str | None]:
     secret = get_secret(secret_id, transform="json")
     url = secret.get("url") if isinstance(secret, dict) else None
     api_key = secret.get("api_key") if isinstance(secret, dict) else None
+    # A malformed secret is a deployment mistake, not an outage: named as configuration.
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ValueError("the Qdrant secret has no http(s) 'url' field")
+        raise SettingsError("RAG_QDRANT_SECRET_ID: the secret has no http(s) 'url' field")
     if api_key is not None and not isinstance(api_key, str):
-        raise ValueError("the Qdrant secret's 'api_key' is not a string")
+        raise SettingsError("RAG_QDRANT_SECRET_ID: the secret's 'api_key' is not a string")
     return url, api_key

@@ -379,7 +379,9 @@ class FakeSageMaker:
     def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         component, payload = self._record(request)
         if component == EMBEDDING_COMPONENT:
-            answer: Any = [QUERY_VECTOR]
+            # TEI answers one vector per input; a single string is a batch of one.
+            inputs = payload["inputs"]
+            answer: Any = [QUERY_VECTOR] * (len(inputs) if isinstance(inputs, list) else 1)
         elif component == RERANKER_COMPONENT:
             answer = [{"index": i, "score": 1.0 / (i + 1)} for i in range(len(payload["texts"]))]
         else:

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from rag_app.errors import UpstreamFailed
+from rag_app.errors import UpstreamFailed, UpstreamTimedOut
+from rag_app.retrieval.filters import NO_FILTER, SearchFilter
 from rag_app.services.retriever import Chunk, QdrantStore, Retriever, merge_hits
-from rag_app.settings import load_settings
+from rag_app.settings import SettingsError, load_settings
 
 from ...support import AUTHOR_PAUL, QUERY_VECTOR, SEED_POINTS, point_id_of
 
@@ -41,7 +42,7 @@ def store(rag_env: dict[str, str]) -> Any:
 def test_searches_all_collections_and_deduplicates(store: QdrantStore) -> None:
     retriever = Retriever(store, list(SEED_POINTS))
 
-    hits = asyncio.run(retriever.retrieve(QUERY_VECTOR, 10, None))
+    hits = asyncio.run(retriever.retrieve(QUERY_VECTOR, 10, NO_FILTER))
 
     assert [hit.point_id for hit in hits] == [
         point_id_of("embedded_articles", 0),
@@ -55,14 +56,14 @@ def test_searches_all_collections_and_deduplicates(store: QdrantStore) -> None:
 def test_author_filter(store: QdrantStore) -> None:
     retriever = Retriever(store, list(SEED_POINTS))
 
-    hits = asyncio.run(retriever.retrieve(QUERY_VECTOR, 10, AUTHOR_PAUL))
+    hits = asyncio.run(retriever.retrieve(QUERY_VECTOR, 10, SearchFilter(author_id=AUTHOR_PAUL)))
 
     assert {hit.payload["author_id"] for hit in hits} == {AUTHOR_PAUL}
     assert len(hits) == 2
 
 
 def test_limit_applies_per_collection(store: QdrantStore) -> None:
-    hits = store.search("embedded_articles", QUERY_VECTOR, 1, None)
+    hits = store.search("embedded_articles", QUERY_VECTOR, 1, NO_FILTER)
 
     assert [hit.point_id for hit in hits] == [point_id_of("embedded_articles", 0)]
 
@@ -88,7 +89,7 @@ def test_points_without_text_are_skipped(tmp_path: Path, rag_env: dict[str, str]
     seeding.close()
     store = QdrantStore(load_settings().model_copy(update={"qdrant_path": str(path)}))
     try:
-        hits = store.search("embedded_posts", [1.0, 0, 0, 0], 10, None)
+        hits = store.search("embedded_posts", [1.0, 0, 0, 0], 10, NO_FILTER)
     finally:
         store.close()
 
@@ -97,15 +98,15 @@ def test_points_without_text_are_skipped(tmp_path: Path, rag_env: dict[str, str]
 
 def test_missing_collection_is_an_upstream_failure(store: QdrantStore) -> None:
     with pytest.raises(UpstreamFailed, match="vector store failed"):
-        store.search("embedded_videos", QUERY_VECTOR, 3, None)
+        store.search("embedded_videos", QUERY_VECTOR, 3, NO_FILTER)
 
 
 def test_locked_local_store_cannot_be_opened(store: QdrantStore) -> None:
-    store.search("embedded_posts", QUERY_VECTOR, 1, None)
+    store.search("embedded_posts", QUERY_VECTOR, 1, NO_FILTER)
     second = QdrantStore(store.settings)
 
     with pytest.raises(UpstreamFailed, match="could not be opened"):
-        second.search("embedded_posts", QUERY_VECTOR, 1, None)
+        second.search("embedded_posts", QUERY_VECTOR, 1, NO_FILTER)
 
 
 def test_lambda_reads_qdrant_from_its_secret(
@@ -137,7 +138,7 @@ def test_lambda_reads_qdrant_from_its_secret(
     "secret",
     [{"api_key": "k"}, {"url": "qdrant:6333"}, {"url": "https://q", "api_key": 5}, "plain"],
 )
-def test_bad_secret_fails_the_request_not_the_app(
+def test_malformed_secret_is_named_a_configuration_error(
     rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, secret: Any
 ) -> None:
     from aws_lambda_powertools.utilities import parameters
@@ -147,6 +148,48 @@ def test_bad_secret_fails_the_request_not_the_app(
     monkeypatch.setenv("RAG_QDRANT_SECRET_ID", "arn:aws:secretsmanager:eu-west-1:1:secret:qdrant")
     store = QdrantStore(load_settings())
 
-    with pytest.raises(UpstreamFailed, match="could not be opened"):
-        store.search("embedded_posts", QUERY_VECTOR, 1, None)
+    with pytest.raises(SettingsError, match="RAG_QDRANT_SECRET_ID: the secret"):
+        store.search("embedded_posts", QUERY_VECTOR, 1, NO_FILTER)
     assert not store.opened
+
+
+def test_author_name_filter(store: QdrantStore) -> None:
+    retriever = Retriever(store, list(SEED_POINTS))
+
+    hits = asyncio.run(
+        retriever.retrieve(QUERY_VECTOR, 10, SearchFilter(author_full_name="Maxime Labonne"))
+    )
+
+    assert {hit.payload["author_full_name"] for hit in hits} == {"Maxime Labonne"}
+    assert len(hits) == 2
+
+
+def test_author_names_of_every_collection(store: QdrantStore) -> None:
+    retriever = Retriever(store, list(SEED_POINTS))
+
+    assert asyncio.run(retriever.author_names(100)) == ["Maxime Labonne", "Paul Iusztin"]
+
+
+def test_unreachable_server_is_an_upstream_failure(
+    rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, closed_port: int
+) -> None:
+    monkeypatch.delenv("RAG_QDRANT_PATH")
+    monkeypatch.setenv("RAG_QDRANT_URL", f"http://127.0.0.1:{closed_port}")
+    store = QdrantStore(load_settings())
+
+    with pytest.raises(UpstreamFailed, match="vector store failed") as raised:
+        store.search("embedded_posts", QUERY_VECTOR, 1, NO_FILTER)
+    assert not isinstance(raised.value, UpstreamTimedOut)
+    store.close()
+
+
+def test_a_bug_in_the_search_call_surfaces_as_a_bug(
+    store: QdrantStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def wrong_call(**_: Any) -> Any:
+        raise TypeError("query_points() got an unexpected keyword argument")
+
+    monkeypatch.setattr(store.client, "query_points", wrong_call)
+
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        store.search("embedded_posts", QUERY_VECTOR, 1, NO_FILTER)

@@ -19,6 +19,7 @@ from rag_app.schemas import MAX_BODY_BYTES, MAX_QUERY_CHARS
 from rag_app.services import sagemaker_runtime
 
 from ....support import (
+    ARTICLE_DOC,
     AUTHOR_MAXIME,
     AUTHOR_PAUL,
     EMBEDDING_COMPONENT,
@@ -106,6 +107,7 @@ def test_answers_with_the_top_k_deduplicated_sources(
         "link": "https://medium.com/@paul/rag-systems",
         "author_id": AUTHOR_PAUL,
         "author_full_name": "Paul Iusztin",
+        "document_id": ARTICLE_DOC,
     }
     assert body["sources"][1]["link"] is None
     [trace] = app_logs.traces()
