@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from rag_app.schemas import MAX_K, AuthorId, Source
+from rag_app.schemas import RetrievalOptions, RetrievalReport, Source
 
 MAX_MESSAGES = 256
 # OpenAI's own limit on stop sequences.
@@ -212,13 +212,10 @@ class ResponseFormat(BaseModel):
         return self.json_schema.json_schema or {"type": "object"}
 
 
-class RagOptions(BaseModel):
-    """This API's own extension (`extra_body={"rag": {...}}`): what to retrieve."""
+class RagOptions(RetrievalOptions):
+    """This API's own extension (`extra_body={"rag": {...}}`): what to retrieve, as /rag."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-
-    k: Annotated[int, Field(ge=1, le=MAX_K)] | None = None
-    author_id: AuthorId | None = None
 
 
 class ChatCompletionRequest(BaseModel):
@@ -337,7 +334,7 @@ class Usage(BaseModel):
     total_tokens: int
 
 
-class ChatCompletion(BaseModel):
+class ChatCompletion(RetrievalReport):
     """The non-streamed answer; `sources` is this API's extra field (clients ignore it)."""
 
     id: str

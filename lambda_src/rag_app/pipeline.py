@@ -1,16 +1,19 @@
-"""The RAG steps: retrieve context, build the model input, generate the answer, under a deadline."""
+"""The RAG steps composed: retrieve context, build the model input, generate, under a deadline."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from rag_app.errors import DeadlineExceeded, InvalidRequest, RagError
-from rag_app.schemas import RagRequest
+from rag_app.errors import DeadlineExceeded, InvalidRequest, RagError, UpstreamFailed
+from rag_app.retrieval.flow import RetrievalChoices, RetrievalFlow, Retrieved
+from rag_app.retrieval.steps import SearchSteps
+from rag_app.retrieval.timings import StepTimings, ms_since
+from rag_app.schemas import RagRequest, RetrievalOptions
 from rag_app.services.embedder import Embedder
 from rag_app.services.generation import Generation, GenerationParams
 from rag_app.services.generator import Generator, TokenStream
@@ -25,28 +28,32 @@ from rag_app.services.trace import (
     TraceEmitter,
     create_trace_emitter,
 )
-from rag_app.settings import Settings
+from rag_app.settings import Settings, SettingsError
 
 # TGI's default --max-stop-sequences; vLLM takes more, but one limit keeps configs portable.
 MAX_STOP_SEQUENCES = 4
+# What a retrieve-only answer reports: nothing generated, nothing read by the model.
+NOTHING_GENERATED = Generation("", generated_tokens=0, finish_reason="stop", prompt_tokens=0)
 
 
 @dataclass(frozen=True)
 class RagAnswer:
-    """The answer, the chunks the prompt held, and per-step latencies in ms."""
+    """The answer (None when only retrieving), the chunks the prompt held, and the retrieval."""
 
-    answer: str
+    answer: str | None
     sources: list[Chunk]
+    retrieved: Retrieved
     latency_ms: dict[str, float]
+    # Whether the caller asked for the retrieval report.
+    report: bool
 
 
 @dataclass(frozen=True)
 class Retrieval:
-    """What to retrieve context for, and how much of it."""
+    """What to retrieve context for, and the caller's retrieval options."""
 
     query: str
-    k: int | None = None
-    author_id: str | None = None
+    options: RetrievalOptions = field(default_factory=RetrievalOptions)
 
 
 @dataclass(frozen=True)
@@ -66,25 +73,16 @@ class Sampling:
 
 @dataclass(frozen=True)
 class ChatResult:
-    """The end of a chat answer: what the model reported and the chunks it was given."""
+    """The end of a chat answer: what the model reported, the chunks it was given, the
+    retrieval and the step latencies."""
 
     generation: Generation
     sources: list[Chunk]
     prompt_token_estimate: int
-
-
-@contextmanager
-def timed(latency_ms: dict[str, float], step: str) -> Iterator[None]:
-    """Record how long the block took under `step`, even if it fails."""
-    start = perf_counter()
-    try:
-        yield
-    finally:
-        latency_ms[step] = _ms_since(start)
-
-
-def _ms_since(start: float) -> float:
-    return round((perf_counter() - start) * 1000, 3)
+    retrieved: Retrieved
+    latency_ms: dict[str, float]
+    # Whether the caller asked for the retrieval report.
+    report: bool
 
 
 class RagPipeline:
@@ -102,13 +100,18 @@ class RagPipeline:
         self.runtime = runtime
         self.store = store
         self.tracer = tracer
-        self.embedder = Embedder(runtime, settings.embedding_component)
-        self.retriever = Retriever(store, settings.collections)
-        self.reranker = (
+        reranker = (
             Reranker(runtime, settings.reranker_component) if settings.reranker_component else None
         )
+        steps = SearchSteps(
+            Embedder(runtime, settings.embedding_component),
+            Retriever(store, settings.collections),
+            reranker,
+        )
+        self.retrieval = RetrievalFlow(settings, steps)
         template = settings.prompt_template or settings.system_prompt
-        assert template is not None  # the settings insist on the one the format needs
+        if template is None:
+            raise SettingsError("no prompt template or system prompt for the prompt format")
         self.prompt_builder = PromptBuilder(
             prompt_format=settings.prompt_format,
             template=template,
@@ -155,21 +158,6 @@ class RagPipeline:
             json_schema=sampling.output_schema,
         )
 
-    async def retrieve_context(
-        self, retrieval: Retrieval, latency_ms: dict[str, float]
-    ) -> list[Chunk]:
-        """The k best chunks for the query, reranked when a reranker is configured."""
-        k = retrieval.k if retrieval.k is not None else self.settings.top_k
-        with timed(latency_ms, "embed"):
-            vector = await self.embedder.embed(retrieval.query)
-        with timed(latency_ms, "search"):
-            hits = await self.retriever.retrieve(vector, k, retrieval.author_id)
-        if self.reranker is None or not hits:
-            return hits[:k]
-        with timed(latency_ms, "rerank"):
-            reranked = await self.reranker.rerank(retrieval.query, hits)
-        return reranked[:k]
-
     def build_prompt(self, conversation: Conversation, chunks: list[Chunk]) -> Prompt:
         """The model input with as much of the context and history as the model accepts."""
         return self.prompt_builder.build(conversation, chunks)
@@ -179,29 +167,22 @@ class RagPipeline:
         params = self.generation_params(
             Sampling(max_new_tokens=request.max_new_tokens, temperature=request.temperature)
         )
+        choices = self.retrieval.choices(request.query, request)
         trace = PromptTrace(request_id, self.settings.model_id, request.query, route="rag")
-        latency_ms: dict[str, float] = {}
-        try:
-            with timed(latency_ms, "total"):
-                async with asyncio.timeout(self.settings.request_timeout_s):
-                    retrieval = Retrieval(request.query, request.k, request.author_id)
-                    chunks = await self.retrieve_context(retrieval, latency_ms)
-                    prompt = self._traced_prompt(trace, Conversation(request.query), chunks)
-                    with timed(latency_ms, "generate"):
+        timings = StepTimings()
+        seconds = self.settings.request_timeout_s
+        with self._traced(trace, timings, seconds):
+            async with asyncio.timeout(seconds):
+                retrieved = await self._retrieve(choices, trace, timings)
+                if choices.retrieve_only:
+                    answer, sources = None, []
+                else:
+                    prompt = self._traced_prompt(trace, Conversation(request.query), retrieved)
+                    with timings.measure("generate"):
                         generation = await self.generator.generate(prompt, params)
-            _record(trace, generation)
-            return RagAnswer(generation.text, prompt.chunks, latency_ms)
-        except TimeoutError:
-            raise self._deadline(trace, self.settings.request_timeout_s, latency_ms) from None
-        except RagError as err:
-            trace.error_code = err.code
-            raise
-        except Exception:
-            trace.error_code = "internal_error"
-            raise
-        finally:
-            trace.latency_ms = latency_ms
-            self.tracer.emit(trace)
+                    _record(trace, generation)
+                    answer, sources = generation.text, prompt.chunks
+        return RagAnswer(answer, sources, retrieved, timings.as_dict(), choices.report)
 
     async def chat(
         self,
@@ -218,38 +199,90 @@ class RagPipeline:
         RAG_STREAM_TIMEOUT_S; one prompt trace when the answer ends (or the caller leaves).
         """
         params = self.generation_params(sampling)
+        choices = self.retrieval.choices(retrieval.query, retrieval.options)
         # Refused before any upstream is called.
         self.prompt_builder.check_fits(conversation)
         trace = PromptTrace(
             request_id, self.settings.model_id, conversation.query, route="chat", streamed=streamed
         )
-        latency_ms: dict[str, float] = {}
+        timings = StepTimings()
         started = perf_counter()
-        deadline = asyncio.get_running_loop().time() + self.settings.stream_timeout_s
+        seconds = self.settings.stream_timeout_s
+        deadline = asyncio.get_running_loop().time() + seconds
         stream: TokenStream | None = None
-        try:
-            async with asyncio.timeout_at(deadline):
-                chunks = await self.retrieve_context(retrieval, latency_ms)
-                prompt = self._traced_prompt(trace, conversation, chunks)
-                generating = perf_counter()
-                stream = await self.generator.stream(prompt, params)
-            # One timer for the whole stream rather than a timeout scope per token.
-            expiry = asyncio.get_running_loop().call_at(deadline, stream.expire)
-            deltas = stream.deltas()
+        with self._traced(trace, timings, seconds):
             try:
-                async for delta in deltas:
-                    if "first_token" not in latency_ms:
-                        latency_ms["first_token"] = _ms_since(started)
-                    yield delta
+                async with asyncio.timeout_at(deadline):
+                    retrieved = await self._retrieve(choices, trace, timings)
+                    if choices.retrieve_only:
+                        result = ChatResult(NOTHING_GENERATED, [], 0, retrieved, {}, True)
+                    else:
+                        prompt = self._traced_prompt(trace, conversation, retrieved)
+                        generating = perf_counter()
+                        stream = await self.generator.stream(prompt, params)
+                if stream is not None:
+                    async for delta in self._deltas(stream, deadline, started, timings):
+                        yield delta
+                    timings.record("generate", ms_since(generating))
+                    generation = _ended(stream)
+                    _record(trace, generation)
+                    result = ChatResult(
+                        generation,
+                        prompt.chunks,
+                        prompt.token_estimate,
+                        retrieved,
+                        {},
+                        choices.report,
+                    )
             finally:
-                expiry.cancel()
-                await deltas.aclose()
-            latency_ms["generate"] = _ms_since(generating)
-            assert stream.generation is not None  # set when the deltas ended
-            _record(trace, stream.generation)
-            result = ChatResult(stream.generation, prompt.chunks, prompt.token_estimate)
+                if stream is not None:
+                    stream.close()
+                timings.record("total", ms_since(started))
+        # Traced before the result is handed on, so the caller never holds the trace back.
+        yield _with_latencies(result, timings)
+
+    async def _deltas(
+        self, stream: TokenStream, deadline: float, started: float, timings: StepTimings
+    ) -> AsyncGenerator[str]:
+        """The stream's text, ended by TimeoutError at the deadline."""
+        # One timer for the whole stream rather than a timeout scope per token.
+        expiry = asyncio.get_running_loop().call_at(deadline, stream.expire)
+        deltas = stream.deltas()
+        try:
+            async for delta in deltas:
+                if "first_token" not in timings:
+                    timings.record("first_token", ms_since(started))
+                yield delta
+        finally:
+            expiry.cancel()
+            await deltas.aclose()
+
+    async def _retrieve(
+        self, choices: RetrievalChoices, trace: PromptTrace, timings: StepTimings
+    ) -> Retrieved:
+        retrieved = await self.retrieval.retrieve(choices, timings)
+        trace.retrieved = [
+            RetrievedRef(c.collection, c.point_id, c.score) for c in retrieved.chunks
+        ]
+        trace.phrasings = retrieved.phrasings
+        trace.fallbacks = retrieved.fallbacks
+        if retrieved.author is not None:
+            trace.author = retrieved.author.name
+            trace.author_filtered = retrieved.author.filtered
+        return retrieved
+
+    @contextmanager
+    def _traced(self, trace: PromptTrace, timings: StepTimings, seconds: float) -> Iterator[None]:
+        """Name the request's failure on its trace, and emit the trace however it ends."""
+        start = perf_counter()
+        try:
+            yield
         except TimeoutError:
-            raise self._deadline(trace, self.settings.stream_timeout_s, latency_ms) from None
+            trace.error_code = DeadlineExceeded.code
+            raise DeadlineExceeded(
+                f"The request did not complete within {seconds:g} s.",
+                detail=f"steps finished: {sorted(timings.as_dict())}",
+            ) from None
         except RagError as err:
             trace.error_code = err.code
             raise
@@ -260,32 +293,37 @@ class RagPipeline:
             trace.error_code = "internal_error"
             raise
         finally:
-            if stream is not None:
-                stream.close()
-            latency_ms["total"] = _ms_since(started)
-            trace.latency_ms = latency_ms
-            # Emitted before the result is handed on, so the caller never holds it back.
+            if "total" not in timings:
+                timings.record("total", ms_since(start))
+            trace.latency_ms = timings.as_dict()
             self.tracer.emit(trace)
-        yield result
 
     def _traced_prompt(
-        self, trace: PromptTrace, conversation: Conversation, chunks: list[Chunk]
+        self, trace: PromptTrace, conversation: Conversation, retrieved: Retrieved
     ) -> Prompt:
-        trace.retrieved = [RetrievedRef(c.collection, c.point_id, c.score) for c in chunks]
-        prompt = self.build_prompt(conversation, chunks)
+        prompt = self.build_prompt(conversation, retrieved.chunks)
         trace.prompt = prompt.render()
         trace.prompt_tokens_estimate = prompt.token_estimate
         trace.history_turns = len(prompt.history)
         return prompt
 
-    def _deadline(
-        self, trace: PromptTrace, seconds: float, latency_ms: dict[str, float]
-    ) -> DeadlineExceeded:
-        trace.error_code = DeadlineExceeded.code
-        return DeadlineExceeded(
-            f"The request did not complete within {seconds:g} s.",
-            detail=f"steps finished: {sorted(latency_ms)}",
-        )
+
+def _ended(stream: TokenStream) -> Generation:
+    """The stream's Generation, which its parser sets when the deltas end."""
+    if stream.generation is None:
+        raise UpstreamFailed("The answer ended without its result.", detail="no Generation")
+    return stream.generation
+
+
+def _with_latencies(result: ChatResult, timings: StepTimings) -> ChatResult:
+    return ChatResult(
+        result.generation,
+        result.sources,
+        result.prompt_token_estimate,
+        result.retrieved,
+        timings.as_dict(),
+        result.report,
+    )
 
 
 def _record(trace: PromptTrace, generation: Generation) -> None:

@@ -17,7 +17,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from rag_app.api.deps import PipelineDep, RequestIdDep, SettingsDep
 from rag_app.api.error_handlers import error_body, error_responses
-from rag_app.api.routes.rag import to_source
+from rag_app.api.routes.rag import retrieval_report, to_source
 from rag_app.chat_schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -26,6 +26,7 @@ from rag_app.chat_schemas import (
     ModelCard,
     ModelList,
     OpenAiErrorResponse,
+    RagOptions,
     Usage,
 )
 from rag_app.errors import ModelNotFound, RagError, UpstreamFailed
@@ -173,8 +174,7 @@ def _inputs(body: ChatCompletionRequest) -> tuple[Retrieval, Conversation, Sampl
         for m in earlier
         if m.role in ("user", "assistant")
     )
-    rag = body.rag
-    retrieval = Retrieval(last.text.strip(), rag.k if rag else None, rag.author_id if rag else None)
+    retrieval = Retrieval(last.text.strip(), body.rag or RagOptions())
     conversation = Conversation(last.text.strip(), history, instructions)
     sampling = Sampling(
         max_new_tokens=body.max_completion_tokens or body.max_tokens,
@@ -217,6 +217,7 @@ class _Reply:
             ],
             usage=_usage(result),
             sources=[to_source(chunk) for chunk in result.sources],
+            **_report(result),
         )
 
     async def stream(
@@ -271,7 +272,8 @@ class _Reply:
 
     def _last_chunks(self, result: ChatResult) -> bytes:
         sources = [to_source(chunk).model_dump() for chunk in result.sources]
-        last = self._chunk({}, result.generation.finish_reason, sources=sources)
+        report = {key: _jsonable(value) for key, value in _report(result).items()}
+        last = self._chunk({}, result.generation.finish_reason, sources=sources, **report)
         if self.include_usage:
             last += _sse(self._chunk_body([]) | {"usage": _usage(result).model_dump()})
         return last + b"data: [DONE]\n\n"
@@ -286,6 +288,17 @@ def _usage(result: ChatResult) -> Usage:
     return Usage(
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
     )
+
+
+def _report(result: ChatResult) -> dict[str, Any]:
+    """The retrieval report when the caller asked for it (rag.return_retrieved)."""
+    return retrieval_report(result.retrieved, result.latency_ms) if result.report else {}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    return value.model_dump() if hasattr(value, "model_dump") else value
 
 
 def _sse(body: dict[str, Any]) -> bytes:

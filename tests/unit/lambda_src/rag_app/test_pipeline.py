@@ -64,11 +64,11 @@ def test_answer_emits_one_trace(
 
 
 def test_failed_step_is_traced_with_its_error(app: FastAPI, app_logs: RecordCollector) -> None:
-    async def broken_embed(text: str) -> list[float]:
+    async def broken_embed(texts: list[str]) -> list[list[float]]:
         raise RuntimeError("bug")
 
     pipeline = pipeline_of(app)
-    pipeline.embedder.embed = broken_embed  # type: ignore[method-assign]
+    pipeline.retrieval.steps.embedder.embed_many = broken_embed  # type: ignore[method-assign]
 
     with pytest.raises(RuntimeError):
         asyncio.run(pipeline.answer(RagRequest(query="q"), "req-43"))
