@@ -36,10 +36,12 @@ class ContextLengthExceeded(InvalidRequest):
     openai_code = "context_length_exceeded"
 
     def __init__(self, max_tokens: int, needed: int) -> None:
-        # OpenAI's wording: clients (LangChain, LiteLLM) recognise an overflow by it.
+        # OpenAI's wording, which LiteLLM and pydantic-ai recognise an overflow by; LangChain
+        # looks for the code in the exception text, which the openai SDK makes the message.
         super().__init__(
             f"This model's maximum context length is {max_tokens} tokens. However, your "
-            f"messages resulted in {needed} tokens. Please reduce the length of the messages.",
+            f"messages resulted in {needed} tokens. Please reduce the length of the messages "
+            f"({self.openai_code}).",
             param="messages",
         )
 

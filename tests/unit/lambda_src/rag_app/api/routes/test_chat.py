@@ -419,7 +419,8 @@ def test_a_question_over_the_input_budget_is_openais_context_length_exceeded(
     assert error["param"] == "messages"
     assert re.fullmatch(
         r"This model.s maximum context length is 2048 tokens\. However, your messages "
-        r"resulted in \d+ tokens\. Please reduce the length of the messages\.",
+        r"resulted in \d+ tokens\. Please reduce the length of the messages "
+        r"\(context_length_exceeded\)\.",
         error["message"],
     )
 
