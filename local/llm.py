@@ -79,7 +79,7 @@ class Cancel(threading.Event):
         if self.seen is not None or self.requested_at is None:
             return
         after = round(time.monotonic() - self.requested_at, 3)
-        self.seen = {"phase": phase, "seconds_after_request": after, **where}
+        self.seen = {"phase": phase, "seconds_after_request": after, "at": time.time(), **where}
         if self.stats is not None:
             self.stats["cancelled"] = self.seen
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from local.grammar import check_json_schema
 from local.llm import Engine, Sampling, draw_seed
 
 # vLLM's default max_tokens for completions; chat defaults to what the context has left.
@@ -51,6 +52,26 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class ResponseFormat(BaseModel):
+    """OpenAI's `response_format`, which vLLM honours by guided decoding."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+    def output_schema(self) -> dict[str, Any] | None:
+        """The schema the output must fit (any object for json_object); None for text."""
+        if self.type == "text":
+            return None
+        if self.type == "json_object":
+            return {"type": "object"}
+        schema = (self.json_schema or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise OpenAiError("response_format.json_schema.schema must be a JSON schema.")
+        return schema
+
+
 class _Sampled(BaseModel):
     """Fields both request kinds share; unknown fields are ignored, as vLLM does."""
 
@@ -65,6 +86,7 @@ class _Sampled(BaseModel):
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = None
     repetition_penalty: float | None = None
     truncate_prompt_tokens: int | None = None
     # vLLM's extension that makes a generation's length independent of the model's choices.
@@ -189,6 +211,13 @@ def validate(
             "input_tokens",
         )
     stops = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
+    schema = request.response_format.output_schema() if request.response_format else None
+    if schema is not None:
+        problem = check_json_schema(schema)
+        if problem:
+            raise OpenAiError(
+                f"Invalid JSON schema in response_format: {problem}", "response_format"
+            )
     sampling = Sampling(
         temperature=temperature,
         top_p=top_p,
@@ -196,6 +225,7 @@ def validate(
         repetition_penalty=repetition_penalty,
         # vLLM draws a fresh seed per request unless one is given.
         seed=request.seed if request.seed is not None else draw_seed(),
+        json_schema=json.dumps(schema) if schema is not None else None,
     )
     return ValidRequest(kind, request, input_ids, max_tokens, sampling, stops, served_model)
 

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from local import aws_errors, eventstream
 from local.console import say
 from local.containers import Container, ContainerResponse
+from local.llm import Cancel
 from local.settings import REGION
 
 COMPONENT_HEADER = "x-amzn-sagemaker-inference-component"
@@ -60,6 +61,13 @@ def _region(request: Request) -> str:
 
 async def _join(chunks: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in chunks])
+
+
+async def _cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
+    """Set `cancel` once the HTTP client has gone (its body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    cancel.set()
 
 
 class _CallerGone(Exception):
@@ -193,7 +201,7 @@ class Invoker:
         if isinstance(accepted, Response):
             return accepted
         request_id, started, component, container, body = accepted
-        cancel = threading.Event()
+        cancel = Cancel()
 
         async def call() -> tuple[ContainerResponse, bytes]:
             answer = await container.invoke(body, cancel)
@@ -202,13 +210,16 @@ class Invoker:
         try:
             answer, data = await self._await_answer(request, call(), cancel)
         except TimeoutError:
-            stats = {"error": f"timed out after {self.runtime.timeout_s:.0f} s"}
+            stats: dict[str, Any] = {"error": f"timed out after {self.runtime.timeout_s:.0f} s"}
+            cancel.stats = stats
             self._log(self._record("InvokeEndpoint", component, 424, started, stats, request_id))
             return aws_errors.model_timeout(
                 component, _region(request), request_id, self.runtime.timeout_s
             )
         except _CallerGone:
             stats = {"error": "the caller disconnected; generation cancelled"}
+            # The engine adds where it stopped ("cancelled") once it has seen the cancellation.
+            cancel.stats = stats
             self._log(self._record("InvokeEndpoint", component, 499, started, stats, request_id))
             return Response(status_code=499)
         self._log(
@@ -235,8 +246,9 @@ class Invoker:
         if isinstance(accepted, Response):
             return accepted
         request_id, started, component, container, body = accepted
-        cancel = threading.Event()
+        cancel = Cancel()
         answer = await container.invoke(body, cancel)
+        cancel.stats = answer.stats
         operation = "InvokeEndpointWithResponseStream"
         if not 200 <= answer.status < 300:
             data = await _join(answer.chunks)
@@ -250,6 +262,9 @@ class Invoker:
         async def events() -> AsyncIterator[bytes]:
             status = answer.status
             cutter = eventstream.Misaligner()
+            # Nothing is written while the model reads the prompt, so only listening tells
+            # that the caller has gone.
+            watcher = asyncio.ensure_future(_cancel_on_disconnect(request, cancel))
             try:
                 async for chunk in answer.chunks:
                     if part := cutter.feed(chunk):
@@ -263,6 +278,7 @@ class Invoker:
                     "ModelStreamError", f"Model stream failed: {err}", "ModelStreamError"
                 )
             finally:
+                watcher.cancel()
                 cancel.set()
                 self._log(
                     self._record(operation, component, status, started, answer.stats, request_id)

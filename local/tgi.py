@@ -10,10 +10,11 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from local.grammar import check_json_schema
 from local.llm import Engine, GeneratedToken, Sampling, draw_seed
 
 # TGI's router defaults for the limits a config does not set.
@@ -40,6 +41,28 @@ def validation_error(message: str) -> TgiError:
     return TgiError(422, f"Input validation error: {message}", "validation")
 
 
+class Grammar(BaseModel):
+    """TGI's `grammar` (and its chat route's `response_format`): a JSON schema or a regex."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # TGI's serde names; json_object is its alias of json on the chat route.
+    type: Literal["json", "json_object", "json_schema", "regex"]
+    value: Any = None
+
+    def json_schema(self) -> Any:
+        """The schema to decode by (a JSON string is parsed, as TGI does)."""
+        value = self.value
+        if self.type == "json_schema" and isinstance(value, dict):
+            value = value.get("schema")
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return None
+        return value
+
+
 class Parameters(BaseModel):
     """TGI's `parameters`; unknown keys are ignored as TGI's deserializer does."""
 
@@ -59,6 +82,7 @@ class Parameters(BaseModel):
     seed: int | None = None
     details: bool = False
     decoder_input_details: bool = False
+    grammar: Grammar | None = None
 
 
 class GenerateRequest(BaseModel):
@@ -185,6 +209,7 @@ def validate(request: GenerateRequest, engine: Engine, limits: Limits) -> ValidR
             f"Given: {truncate}"
         )
 
+    json_schema = _grammar_schema(params.grammar)
     input_ids = engine.tokenize(request.inputs)
     if truncate is not None:
         # TGI keeps the end of the prompt, where the question usually is.
@@ -216,10 +241,26 @@ def validate(request: GenerateRequest, engine: Engine, limits: Limits) -> ValidR
             typical_p=typical_p,
             repetition_penalty=repetition_penalty,
             seed=seed,
+            json_schema=json_schema,
         )
     else:
-        chosen = Sampling(temperature=0.0, repetition_penalty=repetition_penalty)
+        chosen = Sampling(
+            temperature=0.0, repetition_penalty=repetition_penalty, json_schema=json_schema
+        )
     return ValidRequest(request, input_ids, max_new_tokens, chosen)
+
+
+def _grammar_schema(grammar: Grammar | None) -> str | None:
+    """The JSON schema (as text) of a grammar llama.cpp can follow, or TGI's 422."""
+    if grammar is None:
+        return None
+    if grammar.type == "regex":
+        raise validation_error("regex grammars are not served locally; use a JSON schema")
+    schema = grammar.json_schema()
+    problem = check_json_schema(schema)
+    if problem:
+        raise validation_error(f"grammar is not a valid JSON schema: {problem}")
+    return json.dumps(schema)
 
 
 def generate(
@@ -313,6 +354,7 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     stream: bool = False
     stream_options: dict[str, bool] | None = None
+    response_format: Grammar | None = None
 
 
 def chat_as_generate(chat: ChatRequest, engine: Engine) -> GenerateRequest:
@@ -326,6 +368,7 @@ def chat_as_generate(chat: ChatRequest, engine: Engine) -> GenerateRequest:
         stop=chat.stop,
         seed=chat.seed,
         details=True,
+        grammar=chat.response_format,
     )
     prompt = engine.format_chat(chat.messages)
     return GenerateRequest(inputs=prompt, parameters=parameters, stream=chat.stream)

@@ -76,6 +76,16 @@ def test_a_body_with_messages_is_a_chat_and_with_a_prompt_a_completion() -> None
         (completion(temperature=-1), "temperature", "non-negative"),
         (completion(top_p=0), "top_p", "(0, 1]"),
         (completion(model="other/model"), "model", "does not exist"),
+        (
+            completion(response_format={"type": "json_schema", "json_schema": {"name": "x"}}),
+            None,
+            "must be a JSON schema",
+        ),
+        (
+            completion(response_format={"type": "json_schema", "json_schema": {"schema": 3}}),
+            None,
+            "must be a JSON schema",
+        ),
     ],
 )
 def test_rejections_are_vllms_400s(body: Any, param: str | None, fragment: str) -> None:
@@ -184,3 +194,44 @@ def test_the_real_models_chat_template_frames_the_messages(model: LlamaEngine) -
     body = openai_api.response_body(valid, state)
     assert body["object"] == "chat.completion"
     assert body["usage"]["completion_tokens"] == state.tokens
+
+
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {"verdict": {"enum": ["yes", "no"]}, "sure": {"type": "boolean"}},
+    "required": ["verdict", "sure"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("response_format", "check"),
+    [
+        (
+            {"type": "json_schema", "json_schema": {"name": "v", "schema": VERDICT_SCHEMA}},
+            lambda answer: set(answer) == {"verdict", "sure"},
+        ),
+        ({"type": "json_object"}, lambda answer: isinstance(answer, dict)),
+    ],
+)
+def test_response_format_makes_the_real_model_answer_in_json(
+    model: LlamaEngine, response_format: dict[str, Any], check: Any
+) -> None:
+    body = {
+        "messages": [{"role": "user", "content": "Is water wet? Answer in JSON."}],
+        "max_tokens": 40,
+        "response_format": response_format,
+    }
+    state, _ = _run(model, _valid(model, body))
+
+    # Any model must write JSON here; a free object may still be cut by max_tokens.
+    if state.finish_reason == "stop":
+        assert check(json.loads(state.text))
+    else:
+        assert state.text.lstrip().startswith("{")
+
+
+def test_a_text_response_format_adds_no_grammar() -> None:
+    body = completion(response_format={"type": "text"})
+
+    assert _valid(ScriptedEngine(WORDS), body).sampling.json_schema is None

@@ -179,3 +179,53 @@ def test_the_real_model_honours_max_new_tokens_and_reports_every_token(
         assert (state.finish_reason, len(state.tokens)) == ("length", 5)
     assert all(token.logprob <= 0 for token in state.tokens)
     assert state.text == "".join(t.text for t in state.tokens if not t.special)
+
+
+# An answer any model can only write a few tokens of: the grammar leaves it two choices.
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {"verdict": {"enum": ["yes", "no"]}},
+    "required": ["verdict"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    "grammar",
+    [
+        {"type": "json", "value": VERDICT_SCHEMA},
+        {"type": "json", "value": json.dumps(VERDICT_SCHEMA)},
+        {"type": "json_schema", "value": {"name": "v", "schema": VERDICT_SCHEMA}},
+    ],
+)
+def test_a_json_grammar_makes_the_real_model_answer_by_the_schema(
+    model: LlamaEngine, grammar: dict[str, Any]
+) -> None:
+    state = _run(model, _valid(model, max_new_tokens=24, grammar=grammar))
+
+    assert json.loads(state.text)["verdict"] in ("yes", "no")
+
+
+def test_the_chat_routes_response_format_is_its_grammar(scripted: ScriptedEngine) -> None:
+    chat = tgi.ChatRequest(
+        messages=[{"role": "user", "content": "yes or no?"}],
+        response_format=tgi.Grammar(type="json_object", value=VERDICT_SCHEMA),
+    )
+
+    valid = tgi.validate(tgi.chat_as_generate(chat, scripted), scripted, LIMITS)
+
+    assert json.loads(valid.sampling.json_schema or "") == VERDICT_SCHEMA
+
+
+@pytest.mark.parametrize(
+    ("grammar", "fragment"),
+    [
+        ({"type": "regex", "value": "[0-9]+"}, "regex grammars are not served locally"),
+        ({"type": "json", "value": "{not json"}, "grammar is not a valid JSON schema"),
+        ({"type": "json", "value": 7}, "grammar is not a valid JSON schema"),
+    ],
+)
+def test_a_grammar_that_cannot_be_followed_is_tgis_422(
+    scripted: ScriptedEngine, grammar: dict[str, Any], fragment: str
+) -> None:
+    assert fragment in _rejection(scripted, grammar=grammar)
