@@ -1,0 +1,1 @@
+"""`make eval`: a labelled question set run through the API, scored, one config against another."""
