@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 from pydantic import BaseModel, ConfigDict, ValidationError
 from tqdm import tqdm
@@ -17,6 +17,7 @@ from tqdm import tqdm
 from evaluation.question_set import Question
 from evaluation.variants import Variant
 
+# httpx2: the fork the openai SDK itself is built on, so one transport serves both clients.
 TIMEOUT_S = 300.0
 
 
@@ -90,10 +91,10 @@ class ApiClient:
         api_key: str,
         *,
         max_tokens: int | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self.http = httpx.AsyncClient(
+        self.http = httpx2.AsyncClient(
             base_url=self.url, headers=auth_headers(api_key), timeout=TIMEOUT_S, transport=transport
         )
         self.chat = openai.AsyncOpenAI(
@@ -102,7 +103,7 @@ class ApiClient:
             default_headers={"x-api-key": api_key} if api_key else None,
             timeout=TIMEOUT_S,
             max_retries=1,
-            http_client=httpx.AsyncClient(transport=transport) if transport else None,
+            http_client=httpx2.AsyncClient(transport=transport) if transport else None,
         )
         self.max_tokens = max_tokens
         self._model_id: str | None = None
@@ -130,7 +131,7 @@ class ApiClient:
         started = time.perf_counter()
         try:
             response = await self.http.post("/rag", json=body)
-        except httpx.HTTPError as err:
+        except httpx2.HTTPError as err:
             outcome.error = f"{type(err).__name__}: {err}"
             return outcome
         outcome.client_ms = (time.perf_counter() - started) * 1000

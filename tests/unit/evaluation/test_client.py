@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from evaluation.client import ApiClient, EvalError, Outcome, run_all
@@ -57,19 +57,19 @@ class FakeApi:
     """Records requests and answers the routes the client calls."""
 
     def __init__(self, rag_status: int = 200, chat_status: int = 200) -> None:
-        self.requests: list[httpx.Request] = []
+        self.requests: list[httpx2.Request] = []
         self.rag_status = rag_status
         self.chat_status = chat_status
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(request)
         if request.url.path == "/rag":
             if self.rag_status != 200:
-                return httpx.Response(self.rag_status, json={"error": {"message": "bad fusion"}})
+                return httpx2.Response(self.rag_status, json={"error": {"message": "bad fusion"}})
             body = {"answer": None, "sources": [], "retrieved": RETRIEVED, "latency_ms": LATENCY}
-            return httpx.Response(200, json=body)
+            return httpx2.Response(200, json=body)
         if request.url.path == "/v1/models":
-            return httpx.Response(
+            return httpx2.Response(
                 200,
                 json={
                     "object": "list",
@@ -79,17 +79,17 @@ class FakeApi:
         if request.url.path == "/v1/chat/completions":
             if self.chat_status != 200:
                 error = {"error": {"message": "upstream failed", "type": "server_error"}}
-                return httpx.Response(self.chat_status, json=error)
+                return httpx2.Response(self.chat_status, json=error)
             events = sse(
                 chunk({"role": "assistant", "content": ""}),
                 chunk({"content": "The burst "}),
                 chunk({"content": "is 480."}),
                 chunk({}, "stop", sources=SOURCES, retrieved=RETRIEVED, latency_ms=LATENCY),
             )
-            return httpx.Response(
+            return httpx2.Response(
                 200, content=events, headers={"content-type": "text/event-stream"}
             )
-        return httpx.Response(404)
+        return httpx2.Response(404)
 
     def bodies(self, path: str) -> list[dict[str, Any]]:
         return [json.loads(r.content) for r in self.requests if r.url.path == path]
@@ -98,7 +98,7 @@ class FakeApi:
 def ask(api: FakeApi, method: str, variant: Variant, key: str = "") -> Outcome:
     async def go() -> Outcome:
         client = ApiClient(
-            "http://api.test", key, max_tokens=64, transport=httpx.MockTransport(api)
+            "http://api.test", key, max_tokens=64, transport=httpx2.MockTransport(api)
         )
         try:
             return await getattr(client, method)(QUESTION, variant)

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 import pytest
 
@@ -30,15 +30,15 @@ def completion(text: str) -> dict[str, Any]:
 def grade(reply: str, point_ids: list[str]) -> tuple[Verdict, dict[str, Any]]:
     seen: list[dict[str, Any]] = []
 
-    def endpoint(request: httpx.Request) -> httpx.Response:
+    def endpoint(request: httpx2.Request) -> httpx2.Response:
         seen.append(json.loads(request.content))
-        return httpx.Response(200, json=completion(reply))
+        return httpx2.Response(200, json=completion(reply))
 
     async def go() -> Verdict:
         client = openai.AsyncOpenAI(
             base_url="http://judge.test/v1",
             api_key="k",
-            http_client=httpx.AsyncClient(transport=httpx.MockTransport(endpoint)),
+            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(endpoint)),
         )
         judge = Judge(client, "judge", {"p1": "Sluicegate's burst is 480.", "p2": "Weir: 430."})
         try:
