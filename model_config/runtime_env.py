@@ -41,4 +41,6 @@ def rag_environment(config: DeploymentConfig) -> dict[str, str]:
         env["RAG_SYSTEM_PROMPT"] = config.system_prompt
     if names.reranker_component:
         env["RAG_RERANKER_COMPONENT"] = names.reranker_component
+    if config.api.cors_origins:
+        env["RAG_CORS_ORIGINS"] = json.dumps(config.api.cors_origins)
     return env

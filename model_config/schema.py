@@ -7,7 +7,14 @@ import re
 import string
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from model_config.app_limits import (
     BUFFERED_INTEGRATION_TIMEOUT_S,
@@ -20,6 +27,8 @@ from model_config.app_limits import (
 from model_config.instances import INSTANCES
 
 HF_MODEL_ID = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"
+# A browser origin: scheme and host (and port), no path; "*" is not accepted.
+CORS_ORIGIN = r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$"
 # SageMaker resource names: letters, digits and single hyphens, at most 63 characters.
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 # The placeholders each prompt format fills in.
@@ -252,6 +261,9 @@ class Api(Strict):
     snapstart: bool = False
     provisioned_concurrency: Annotated[int, Field(ge=0)] = 0
     log_retention_days: RetentionDays = 30
+    # Browser origins allowed to call the API (CORS); none by default. API Gateway answers
+    # the preflight, the app adds the headers to its answers.
+    cors_origins: list[Annotated[str, StringConstraints(pattern=CORS_ORIGIN)]] = []
 
     @property
     def lambda_timeout_s(self) -> int:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from rag_app.api.error_handlers import install_error_handlers
-from rag_app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from rag_app.api.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    allow_browser_origins,
+)
 from rag_app.api.routes import batches, chat, files, health, rag
 from rag_app.batch.limits import MAX_UPLOAD_BYTES
 from rag_app.pipeline import RagPipeline
@@ -39,4 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits={"/v1/files": MAX_UPLOAD_BYTES, chat.router.prefix: MAX_CHAT_BODY_BYTES},
     )
     app.add_middleware(RequestContextMiddleware)
+    if settings.cors_origins:
+        # Outermost, so every answer (errors included) carries the CORS headers.
+        allow_browser_origins(app, settings.cors_origins)
     return app

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     top_p: Annotated[float, Field(gt=0, lt=1)] = 0.9
     repetition_penalty: Annotated[float, Field(gt=0)] = 1.1
     stop: JsonStrList = []
+    # Browser origins allowed to call the API (CORS); none: no CORS headers at all.
+    cors_origins: JsonStrList = []
 
     collections: JsonStrList = ["embedded_articles", "embedded_posts", "embedded_repositories"]
     top_k: Annotated[int, Field(ge=1, le=MAX_K)] = 3
@@ -119,7 +121,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("stop", "collections", mode="before")
+    @field_validator("stop", "collections", "cors_origins", mode="before")
     @classmethod
     def _parse_json_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -21,6 +21,12 @@ STAGE_NAME = "api"
 EXECUTION_LOGS = "API-Gateway-Execution-Logs_{rest_api_id}/{stage}"
 # The gateway's own message, already a quoted JSON string.
 GATEWAY_MESSAGE = "$context.error.messageString"
+# CORS, as the app answers it (rag_app.api.middleware): the methods the routes use, any
+# request header (OpenAI's browser SDK sends version-dependent x-stainless-* headers), and
+# the headers a browser client may read.
+CORS_METHODS = ["GET", "POST", "DELETE", "OPTIONS"]
+CORS_EXPOSED_HEADERS = ["X-Request-Id", "Retry-After"]
+CORS_MAX_AGE = cdk.Duration.minutes(10)
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,8 @@ class RagRestApi(Construct):
             # Regional: an edge-optimized API cuts a stream after 30 s without data.
             endpoint_types=[apigw.EndpointType.REGIONAL],
             default_method_options=self._method_options(api),
+            # Preflights are answered here, without auth; the app adds the headers to answers.
+            default_cors_preflight_options=self._cors(api),
             # The authorizer hands API Gateway the key it found in either header.
             api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER if self.authorizer else None,
             # Access and execution logs need the account-wide API Gateway logging role.
@@ -186,6 +194,18 @@ class RagRestApi(Construct):
     @property
     def url(self) -> str:
         return self.rest_api.url
+
+    @staticmethod
+    def _cors(api: Api) -> apigw.CorsOptions | None:
+        if not api.cors_origins:
+            return None
+        return apigw.CorsOptions(
+            allow_origins=api.cors_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=["*"],
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=CORS_MAX_AGE,
+        )
 
     def _method_options(self, api: Api) -> apigw.MethodOptions:
         if api.auth == "iam":

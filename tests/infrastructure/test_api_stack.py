@@ -449,3 +449,69 @@ def test_opik_secret_turns_on_the_export_and_may_be_read(synth: Synth) -> None:
 def test_opik_is_off_without_its_secret(synth: Synth) -> None:
     variables = mangum_function(synth("twin-llama-3.1-8b"))["Environment"]["Variables"]
     assert "RAG_OPIK_ENABLED" not in variables
+
+
+def test_cors_is_off_by_default(synth: Synth) -> None:
+    template = synth(load_config()).template(constants.API_STACK)
+
+    template.resource_properties_count_is("AWS::ApiGateway::Method", {"HttpMethod": "OPTIONS"}, 0)
+    assert "RAG_CORS_ORIGINS" not in json.dumps(template.to_json())
+
+
+def test_cors_origins_from_the_config_get_unauthenticated_preflights(synth: Synth) -> None:
+    config = load_config()
+    origins = ["https://chat.example.com", "http://localhost:5173"]
+    browsers = config.model_copy(
+        update={"api": config.api.model_copy(update={"cors_origins": origins})}
+    )
+    result = synth(browsers)
+    template = result.template(constants.API_STACK)
+
+    # API Gateway answers the preflight itself: no key, no authorizer, no Lambda.
+    template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "OPTIONS",
+            "AuthorizationType": "NONE",
+            "ApiKeyRequired": False,
+            "Integration": Match.object_like(
+                {
+                    "Type": "MOCK",
+                    "IntegrationResponses": [
+                        Match.object_like(
+                            {
+                                "ResponseParameters": Match.object_like(
+                                    {
+                                        "method.response.header.Access-Control-Allow-Origin": (
+                                            "'https://chat.example.com'"
+                                        ),
+                                        "method.response.header.Access-Control-Allow-Methods": (
+                                            "'GET,POST,DELETE,OPTIONS'"
+                                        ),
+                                        "method.response.header.Access-Control-Allow-Headers": (
+                                            "'*'"
+                                        ),
+                                    }
+                                ),
+                                # The second origin is echoed by the response template.
+                                "ResponseTemplates": {
+                                    "application/json": Match.string_like_regexp(
+                                        "http://localhost:5173"
+                                    )
+                                },
+                            }
+                        )
+                    ],
+                }
+            ),
+        },
+    )
+    # Every other method keeps its auth.
+    template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {"HttpMethod": "POST", "AuthorizationType": "CUSTOM", "ApiKeyRequired": True},
+    )
+    # The app adds the headers to its own answers.
+    assert json.loads(app_environment(browsers)["RAG_CORS_ORIGINS"]) == origins
+    (nag,) = [p for p in result.nag_report["pluginReports"] if p["pluginName"] == "AwsSolutions"]
+    assert nag["violations"] == []

@@ -7,6 +7,8 @@ import re
 import uuid
 from typing import Any
 
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag_app.api.deps import UNKNOWN_REQUEST_ID
@@ -16,6 +18,13 @@ from rag_app.log import logger
 
 # API Gateway request ids are UUIDs; anything else is not trusted into a header.
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+# CORS: the methods the routes use, and the headers a browser client may read. Any request
+# header is allowed: OpenAI's browser SDK sends x-stainless-* headers that vary by version.
+CORS_METHODS = ["GET", "POST", "DELETE"]
+CORS_EXPOSED_HEADERS = ["X-Request-Id", "Retry-After"]
+CORS_MAX_AGE_S = 600
 
 
 # Where the Lambda Web Adapter puts API Gateway's requestContext and the Lambda context.
@@ -163,3 +172,15 @@ def _declared_length(scope: Scope) -> int:
             except ValueError:
                 return 0
     return 0
+
+
+def allow_browser_origins(app: FastAPI, origins: list[str]) -> None:
+    """Answer CORS preflights and add CORS headers for these origins (credentials not sent)."""
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=CORS_METHODS,
+        allow_headers=["*"],
+        expose_headers=CORS_EXPOSED_HEADERS,
+        max_age=CORS_MAX_AGE_S,
+    )
