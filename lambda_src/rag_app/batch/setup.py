@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rag_app.batch.limits import MAX_INPUT_FILE_BYTES
 from rag_app.batch.service import BatchService, PollingRunner
@@ -28,3 +29,12 @@ def build_batch_service(settings: Settings) -> BatchService:
         StepFunctionsLauncher(settings.batch_state_machine_arn),
         max_file_bytes=MAX_INPUT_FILE_BYTES,
     )
+
+
+def batch_service_of(state: Any) -> BatchService:
+    """The service kept on an app's state, built at first use (AWS clients stay off init)."""
+    service: BatchService | None = getattr(state, "batch_service", None)
+    if service is None:
+        service = build_batch_service(state.settings)
+        state.batch_service = service
+    return service

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from rag_app.api.error_handlers import error_responses
 from rag_app.batch.models import FileObject
 from rag_app.batch.service import BatchService
-from rag_app.batch.setup import build_batch_service
+from rag_app.batch.setup import batch_service_of
 from rag_app.chat_schemas import OpenAiErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["batch"])
@@ -22,11 +22,7 @@ ERROR_RESPONSES = error_responses(
 
 def get_batch_service(request: Request) -> BatchService:
     """The Batch API's service, built at first use so its AWS clients stay off the cold start."""
-    service: BatchService | None = getattr(request.app.state, "batch_service", None)
-    if service is None:
-        service = build_batch_service(request.app.state.settings)
-        request.app.state.batch_service = service
-    return service
+    return batch_service_of(request.app.state)
 
 
 BatchServiceDep = Annotated[BatchService, Depends(get_batch_service)]
