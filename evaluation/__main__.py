@@ -31,7 +31,7 @@ from evaluation.local_stack import (
     local_stack,
 )
 from evaluation.question_set import DEFAULT_SET, Question, QuestionSetError, load_questions
-from evaluation.report import comparisons, flagged, markdown, write
+from evaluation.report import by_kind, comparisons, flagged, kind_markdown, markdown, write
 from evaluation.retrieval_metrics import document_ranking
 from evaluation.scoring import Scores, score_variant
 from evaluation.variants import Variant, VariantError, variants
@@ -211,8 +211,9 @@ def main(argv: list[str] | None = None) -> None:
         "scores": scores,
         "outcomes": [outcome_record(o) for o in outcomes],
     }
-    paths = write(out, chosen, table, details)
-    print(f"\n{summary}\n\n{markdown(chosen, table)}\n")
+    kinds = by_kind(questions, chosen, scores)
+    paths = write(out, chosen, table, details, kinds)
+    print(f"\n{summary}\n\n{markdown(chosen, table)}\n\n{kind_markdown(chosen, kinds)}\n")
     for line in flagged(table):
         print(f"worse beyond its interval: {line}")
     print(f"written: {', '.join(str(p) for p in paths.values())}")

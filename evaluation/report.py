@@ -13,9 +13,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from evaluation.question_set import Question
 from evaluation.scoring import Comparison, Scores, compare, lower_is_better, metric_order
 from evaluation.variants import Variant
 
+BY_KIND_METRICS = ("hit_rate@k", "mrr", "key_fact_recall", "declines_unanswerable")
 MARKS = {"worse": " ▼", "better": " ▲", "": ""}
 
 
@@ -63,6 +65,37 @@ def markdown(variants: list[Variant], table: dict[str, dict[str, Comparison]]) -
     return "\n".join(lines)
 
 
+def by_kind(
+    questions: list[Question], variants: list[Variant], scores: dict[str, Scores]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """metric -> kind -> variant -> mean, for the quality metrics: where a technique helps."""
+    kinds = sorted({q.kind for q in questions if q.kind})
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for metric in BY_KIND_METRICS:
+        for kind in kinds:
+            ids = {q.id for q in questions if q.kind == kind}
+            row = {}
+            for variant in variants:
+                values = [
+                    v for qid, v in scores[variant.name].get(metric, {}).items() if qid in ids
+                ]
+                if values:
+                    row[variant.name] = sum(values) / len(values)
+            if row:
+                table.setdefault(metric, {})[kind] = row
+    return table
+
+
+def kind_markdown(variants: list[Variant], table: dict[str, dict[str, dict[str, float]]]) -> str:
+    names = [v.name for v in variants]
+    lines = ["| metric | kind | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for metric, rows in table.items():
+        for kind, row in rows.items():
+            cells = " | ".join(f"{row[n]:.3f}" if n in row else "-" for n in names)
+            lines.append(f"| {metric} | {kind} | {cells} |")
+    return "\n".join(lines)
+
+
 def flagged(table: dict[str, dict[str, Comparison]]) -> list[str]:
     """`variant: metric` for every metric a variant made worse beyond its interval."""
     return [
@@ -104,6 +137,7 @@ def write(
     variants: list[Variant],
     table: dict[str, dict[str, Comparison]],
     details: dict[str, Any],
+    kinds: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> dict[str, Path]:
     """results.md, results.json and results.png in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -116,14 +150,19 @@ def write(
     paths["md"].write_text(
         f"# Evaluation {details.get('started', '')}\n\n{details.get('summary', '')}\n\n"
         f"Mean [95 % bootstrap CI]; (difference from `{variants[0].name}`), ▼ worse / ▲ better "
-        f"beyond the paired interval.\n\n{body}\n\n{notes}\n",
+        f"beyond the paired interval.\n\n{body}\n\n{notes}\n"
+        + (f"\n## Means by question kind\n\n{kind_markdown(variants, kinds)}\n" if kinds else ""),
         encoding="utf-8",
     )
     summary = {
         metric: {name: asdict(c) for name, c in row.items()} for metric, row in table.items()
     }
     paths["json"].write_text(
-        json.dumps({**details, "metrics": summary, "flagged": worse}, indent=2, default=str),
+        json.dumps(
+            {**details, "metrics": summary, "by_kind": kinds or {}, "flagged": worse},
+            indent=2,
+            default=str,
+        ),
         encoding="utf-8",
     )
     chart(variants, table, paths["png"])
