@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,6 +58,20 @@ def client(app: FastAPI, fake_sagemaker: FakeSageMaker) -> Iterator[TestClient]:
     """The app with a fake SageMaker behind it."""
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+def test_the_readmes_field_table_is_the_list() -> None:
+    readme = (Path(__file__).parents[6] / "README.md").read_text()
+    table = readme.split("| field | here | why / how |")[1].split("\n\n")[0]
+    rows = [row.split(" | ") for row in table.splitlines() if row.startswith("| `")]
+
+    assert [row[0].strip("| `") for row in rows] == list(FIELDS)
+    for name, handling, *_ in rows:
+        rule = FIELDS[name.strip("| `")]
+        expected = {"honoured": "honoured", "ignored": "accepted, ignored"}
+        assert handling == expected.get(rule.handling, handling), name
+        if rule.handling == "neutral only":
+            assert handling.startswith("refused, unless"), name
 
 
 def test_every_field_of_the_list_is_a_request_field_and_classified() -> None:
