@@ -13,7 +13,7 @@ from evaluation.retrieval_metrics import document_ranking, retrieval_scores
 from evaluation.stats import Interval, mean_interval, paired_difference
 
 # Metrics where a lower value is better; every other metric is better higher.
-LOWER_IS_BETTER_PREFIXES = ("latency", "ttft", "false_decline")
+LOWER_IS_BETTER_PREFIXES = ("latency", "ttft", "false_decline", "fell_back")
 ANSWER_METRICS = ("key_fact_recall", "cites_labelled", "declines_unanswerable", "false_decline")
 JUDGE_METRICS = ("faithfulness", "relevance")
 
@@ -40,6 +40,7 @@ def score_variant(
             continue
         if outcome.answer is not None:
             _score_answer(scores, question, outcome)
+        _score_retrieval_choices(scores, question.id, outcome)
         _score_latency(scores, question.id, outcome)
     for metric, by_question in (judged or {}).items():
         scores[metric] = {qid: v for qid, v in by_question.items() if qid in ok}
@@ -60,6 +61,17 @@ def _score_answer(scores: Scores, question: Question, outcome: Outcome) -> None:
         scores.setdefault("key_fact_recall", {})[question.id] = recall
 
 
+def _score_retrieval_choices(scores: Scores, question_id: str, outcome: Outcome) -> None:
+    """How often a retrieval step fell back (e.g. an expansion that timed out) and how often
+    the search was filtered on an author: a technique that never ran cannot help."""
+    if outcome.retrieval is None:
+        return
+    fallbacks = outcome.retrieval.get("fallbacks") or []
+    scores.setdefault("fell_back", {})[question_id] = float(bool(fallbacks))
+    author = outcome.retrieval.get("author") or {}
+    scores.setdefault("author_filtered", {})[question_id] = float(bool(author.get("filtered")))
+
+
 def _score_latency(scores: Scores, question_id: str, outcome: Outcome) -> None:
     scores.setdefault("latency_ms.client", {})[question_id] = outcome.client_ms
     if outcome.ttft_ms is not None:
@@ -70,7 +82,15 @@ def _score_latency(scores: Scores, question_id: str, outcome: Outcome) -> None:
 
 def metric_order(metrics: set[str]) -> list[str]:
     """Retrieval, answer, judge, then latency metrics; the per-step latencies by name."""
-    fixed = [*RETRIEVAL_METRICS, *ANSWER_METRICS, *JUDGE_METRICS, "ttft_ms", "latency_ms.client"]
+    fixed = [
+        *RETRIEVAL_METRICS,
+        *ANSWER_METRICS,
+        *JUDGE_METRICS,
+        "fell_back",
+        "author_filtered",
+        "ttft_ms",
+        "latency_ms.client",
+    ]
     first = [m for m in fixed if m in metrics]
     return first + sorted(metrics - set(first))
 

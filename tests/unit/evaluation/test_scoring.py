@@ -66,3 +66,13 @@ def test_a_drop_beyond_the_interval_is_flagged_worse_and_a_latency_rise_too() ->
     assert compare(base, other, "latency_ms.client").flag == "worse"
     assert compare(other, base, "mrr").flag == "better"
     assert compare(base, base, "mrr").difference is None
+
+
+def test_fallbacks_and_author_filters_are_counted() -> None:
+    expanded = outcome("q1", ["A"])
+    expanded.retrieval = {"fallbacks": ["expand_timeout"], "author": None}
+    filtered = outcome("q2", ["B"])
+    filtered.retrieval = {"fallbacks": [], "author": {"name": "Ilse", "filtered": True}}
+    scores = score_variant(QUESTIONS, [expanded, filtered, outcome("q4", ["D"])])
+    assert scores["fell_back"] == {"q1": 1.0, "q2": 0.0}
+    assert scores["author_filtered"] == {"q1": 0.0, "q2": 1.0}
