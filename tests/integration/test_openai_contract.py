@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from local import openai_api
-from local.llm import Engine, LlamaEngine
+from local.llm import PREFILL_BATCH, Cancel, Engine, LlamaEngine, Sampling
 from local.settings import resolve_gguf
 from tests.integration.scripted import ScriptedEngine, sse_data
 
@@ -235,3 +235,46 @@ def test_a_text_response_format_adds_no_grammar() -> None:
     body = completion(response_format={"type": "text"})
 
     assert _valid(ScriptedEngine(WORDS), body).sampling.json_schema is None
+
+
+class CancelOnLook(Cancel):
+    """A cancellation the caller sends just before the engine's `looks`-th look at it."""
+
+    def __init__(self, looks: int) -> None:
+        super().__init__()
+        self.looks = looks
+
+    def is_set(self) -> bool:
+        self.looks -= 1
+        if self.looks == 0:
+            self.set()
+        return super().is_set()
+
+
+def test_the_engine_looks_for_a_cancellation_between_prompt_batches(model: LlamaEngine) -> None:
+    prompt = model.tokenize("moth " * 80)  # several batches of PREFILL_BATCH tokens
+    cancel = CancelOnLook(looks=3)
+    cancel.stats = {}
+
+    tokens = list(model.generate(prompt, Sampling(), cancel))
+
+    # Two batches read, then the cancellation seen: nothing generated.
+    assert tokens == []
+    assert cancel.seen is not None
+    assert cancel.stats["cancelled"] == cancel.seen
+    assert cancel.seen["phase"] == "prefill"
+    assert cancel.seen["prompt_tokens_done"] == 2 * PREFILL_BATCH
+    assert cancel.seen["prompt_tokens"] == len(prompt)
+
+
+def test_a_cancellation_while_decoding_is_recorded_as_such(model: LlamaEngine) -> None:
+    prompt = model.tokenize("Count:")
+    # Looks: per prompt batch and after the prompt, then one per token.
+    cancel = CancelOnLook(looks=4)
+
+    # Past an end-of-generation token too, so the model's words cannot end it first.
+    tokens = list(model.generate(prompt, Sampling(), cancel, stop_at_end=False))
+
+    assert cancel.seen is not None
+    assert cancel.seen["phase"] == "decode"
+    assert cancel.seen["generated_tokens"] == len(tokens) >= 1
