@@ -9,6 +9,7 @@ import sys
 import aws_cdk as cdk
 
 from model_config import DEFAULT_MODEL, ConfigError, load_config
+from stacks.constructs.region_guard import RegionError
 from stacks.deployment import add_deployment
 
 
@@ -23,7 +24,10 @@ def main() -> None:
     region = os.environ.get("CDK_DEFAULT_REGION")
     account = os.environ.get("CDK_DEFAULT_ACCOUNT")
     env = cdk.Environment(account=account, region=region) if region else None
-    add_deployment(app, config, env=env)
+    try:
+        add_deployment(app, config, env=env)
+    except RegionError as err:
+        sys.exit(f"region error: {err}")
     app.synth()
 
 

@@ -61,6 +61,25 @@ ROLLING_TIMEOUT_MIN_S = 600
 ROLLING_TIMEOUT_MAX_S = 28_800
 
 
+# Sizing an LLM copy's start from its weights. The engines pull the weights from the Hub inside
+# the container, and that counts against the startup health check, not the download timeout
+# (ModelDataDownloadTimeoutInSeconds covers model data from S3 only). Conservative rates, not
+# measurements: a sustained Hub download, loading the shards onto the GPUs, and the engine's
+# own start (CUDA graphs, warm-up), with a quarter on top.
+HUB_DOWNLOAD_MB_PER_S = 50
+GPU_LOAD_GB_PER_S = 0.5
+ENGINE_START_S = 420
+STARTUP_SAFETY = 1.25
+MAX_STARTUP_S = 3600
+
+
+def startup_timeout_for(weights_gb: float) -> int:
+    """Seconds an LLM copy with `weights_gb` of weights may need to pass its health check."""
+    download_s = weights_gb * 1000 / HUB_DOWNLOAD_MB_PER_S
+    load_s = weights_gb / GPU_LOAD_GB_PER_S
+    return math.ceil(STARTUP_SAFETY * (ENGINE_START_S + download_s + load_s))
+
+
 def _rolling_batches(max_copies: int) -> int:
     """Most batches a rolling update needs for any copy count up to `max_copies`."""
     return max(
@@ -141,6 +160,38 @@ class LlmComponent(Compute):
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
     # Name of a Secrets Manager secret holding a Hugging Face token (gated models).
     hf_token_secret_name: str | None = None
+    # Size of the weights as pulled from the Hub; sizes startup_health_check_timeout_s.
+    weights_gb: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _startup_timeout_from_weights(cls, data: object) -> object:
+        # Unset: as long as the weights need (within SageMaker's 3600 s; above fails below).
+        if isinstance(data, dict) and "startup_health_check_timeout_s" not in data:
+            weights_gb = data.get("weights_gb")
+            if isinstance(weights_gb, int | float) and weights_gb > 0:
+                needed = startup_timeout_for(weights_gb)
+                startup_s = min(MAX_STARTUP_S, max(600, needed))
+                data = {**data, "startup_health_check_timeout_s": startup_s}
+        return data
+
+    @model_validator(mode="after")
+    def _startup_covers_the_weights(self) -> LlmComponent:
+        if self.weights_gb is None:
+            return self
+        needed = startup_timeout_for(self.weights_gb)
+        if needed > MAX_STARTUP_S:
+            raise ValueError(
+                f"llm.weights_gb ({self.weights_gb}) needs about {needed} s to download and "
+                f"load, beyond SageMaker's {MAX_STARTUP_S} s startup health check"
+            )
+        if self.startup_health_check_timeout_s < needed:
+            raise ValueError(
+                f"llm.startup_health_check_timeout_s ({self.startup_health_check_timeout_s}) "
+                f"is too short for llm.weights_gb ({self.weights_gb}): the weights come from "
+                f"the Hub during the health check; allow at least {needed}"
+            )
+        return self
 
     @property
     def image_version(self) -> str:
@@ -193,6 +244,9 @@ class Endpoint(Strict):
     max_instances: PositiveInt = 2
     # Lets every component, and then the instances, scale in to zero when idle.
     scale_to_zero: bool = False
+    # Minutes after the last endpoint operation before an instance without copies is released
+    # (ScaleInPolicy CooldownInMinutes: 5-1440, SageMaker's default 20).
+    instance_release_cooldown_min: Annotated[int, Field(ge=5, le=1440)] = 10
     # Retention of the endpoint's and its components' container logs.
     log_retention_days: RetentionDays = 30
 
@@ -248,9 +302,15 @@ class Api(Strict):
     """The public HTTPS API in front of the RAG Lambda."""
 
     auth: Literal["api_key", "iam"] = "api_key"
+    # Per API key (the usage plan): best effort, a key meters and identifies its caller.
     rate_limit_rps: Annotated[float, Field(gt=0)] = 10
     burst_limit: PositiveInt = 20
     quota_per_day: PositiveInt = 10_000
+    # Every caller together (the stage): what the Lambdas and the endpoint are sized for.
+    stage_rate_limit_rps: Annotated[float, Field(gt=0)] = 50
+    stage_burst_limit: PositiveInt = 100
+    # Seconds API Gateway reuses an authorizer's answer for the same key header (0: never).
+    authorizer_cache_ttl_s: Annotated[int, Field(ge=0, le=3600)] = 300
     lambda_memory_mb: Annotated[int, Field(ge=128, le=10240)] = 1024
     lambda_architecture: Literal["arm64", "x86_64"] = "arm64"
     # The RAG app's own deadline; the Lambda and API Gateway allow a little more.
@@ -258,7 +318,8 @@ class Api(Strict):
     request_timeout_s: Annotated[float, Field(ge=5)] = 25
     # Streamed routes (/v1/chat/completions) run past the 29 s limit, up to API Gateway's 15 min.
     stream_timeout_s: Annotated[int, Field(ge=30)] = 300
-    snapstart: bool = False
+    # Lambda restores a primed snapshot instead of importing the app on a cold start.
+    snapstart: bool = True
     provisioned_concurrency: Annotated[int, Field(ge=0)] = 0
     log_retention_days: RetentionDays = 30
     # Browser origins allowed to call the API (CORS); none by default. API Gateway answers
@@ -279,6 +340,37 @@ class Api(Strict):
     def stream_integration_timeout_s(self) -> int:
         """API Gateway's timeout for the streamed routes, just past the function's."""
         return self.stream_lambda_timeout_s + 1
+
+    @model_validator(mode="after")
+    def _lambda_start_options_combine(self) -> Api:
+        self.check_lambda_start_options()
+        return self
+
+    def check_lambda_start_options(self) -> None:
+        """Lambda refuses a version with SnapStart and provisioned concurrency: fail at synth."""
+        if self.snapstart and self.provisioned_concurrency:
+            raise ValueError(
+                "api.snapstart and api.provisioned_concurrency "
+                f"({self.provisioned_concurrency}) cannot be combined: Lambda refuses "
+                "SnapStart with provisioned concurrency; set snapstart to false or "
+                "provisioned_concurrency to 0"
+            )
+
+    @model_validator(mode="after")
+    def _stage_limit_covers_one_key(self) -> Api:
+        # The stage limit applies to all callers together: below one key's it would cap that
+        # key at the stage's rate and make the plan's figure a promise it cannot keep.
+        if self.stage_rate_limit_rps < self.rate_limit_rps:
+            raise ValueError(
+                f"api.stage_rate_limit_rps ({self.stage_rate_limit_rps}) is below the per-key "
+                f"api.rate_limit_rps ({self.rate_limit_rps})"
+            )
+        if self.stage_burst_limit < self.burst_limit:
+            raise ValueError(
+                f"api.stage_burst_limit ({self.stage_burst_limit}) is below the per-key "
+                f"api.burst_limit ({self.burst_limit})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _deadlines_nest(self) -> Api:

@@ -10,6 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from model_config.schema import DeploymentConfig
 from stacks import constants
 from stacks.api_stack import ApiStack
+from stacks.constructs.region_guard import require_deployable_region
 from stacks.inference_stack import InferenceStack
 
 
@@ -29,7 +30,10 @@ class Deployment:
 def add_deployment(
     app: cdk.App, config: DeploymentConfig, env: cdk.Environment | None = None
 ) -> Deployment:
-    """Add the stacks for `config` to `app`, with cdk-nag's AwsSolutions pack."""
+    """Add the stacks for `config` to `app`, with cdk-nag's AwsSolutions pack.
+
+    Raises RegionError for a region without inference components or the adapter layer.
+    """
     suffix = stack_suffix(config)
     inference = InferenceStack(
         app,
@@ -48,6 +52,8 @@ def add_deployment(
         description=f"LLM Twin RAG API for {config.name}",
     )
     api.add_stack_dependency(inference, "the API calls the endpoint's components")
+    for stack in (inference, api):
+        require_deployable_region(stack)
     cdk.Tags.of(app).add("project", "llm-twin")
     cdk.Tags.of(app).add("model-config", config.name)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -1,4 +1,4 @@
-"""A REQUEST authorizer that accepts the API key the way OpenAI clients send it."""
+"""REQUEST authorizers that find the API key in the header each route family documents."""
 
 from __future__ import annotations
 
@@ -16,13 +16,21 @@ from stacks.constructs.rag_function import ARCHITECTURES, RUNTIME
 
 SOURCE = LAMBDA_SRC / "authorizer"
 HANDLER = "handler.handler"
+# The identity source of each route family: OpenAI clients send a bearer token.
+BEARER_HEADER = "Authorization"
+API_KEY_HEADER = "x-api-key"
 # Finding a key in a header needs little time or memory.
 MEMORY_MB = 128
 TIMEOUT_S = 3
 
 
 class ApiKeyAuthorizer(Construct):
-    """`Authorization: Bearer <key>` or `x-api-key: <key>` -> the usage plan's key (key source AUTHORIZER)."""
+    """One function, two authorizers: `Authorization: Bearer <key>` for /v1/*, `x-api-key` elsewhere.
+
+    Either hands API Gateway the usage plan's key (key source AUTHORIZER). Each names its header
+    as identity source, so API Gateway answers a request without it with 401 before any
+    invocation, and reuses an answer for the same header value for the configured TTL.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, api: Api) -> None:
         super().__init__(scope, construct_id)
@@ -61,18 +69,18 @@ class ApiKeyAuthorizer(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             description="API key authorizer for the LLM Twin API",
         )
-        self.authorizer = apigw.RequestAuthorizer(
+        ttl = cdk.Duration.seconds(api.authorizer_cache_ttl_s)
+        self.bearer = apigw.RequestAuthorizer(
             self,
-            "Authorizer",
+            "BearerAuthorizer",
             handler=self.function,
-            # Either header may carry the key, and API Gateway requires every identity source
-            # when it caches, so the result is not cached and no identity source is named.
-            identity_sources=[],
-            results_cache_ttl=cdk.Duration.seconds(0),
+            identity_sources=[apigw.IdentitySource.header(BEARER_HEADER)],
+            results_cache_ttl=ttl,
         )
-        # CDK writes an empty IdentitySource; CloudFormation treats it as optional without a
-        # cache, so leave it out rather than send an empty value.
-        resource = self.authorizer.node.default_child
-        if not isinstance(resource, apigw.CfnAuthorizer):
-            raise TypeError("RequestAuthorizer no longer wraps a CfnAuthorizer")
-        resource.add_property_deletion_override("IdentitySource")
+        self.api_key = apigw.RequestAuthorizer(
+            self,
+            "ApiKeyHeaderAuthorizer",
+            handler=self.function,
+            identity_sources=[apigw.IdentitySource.header(API_KEY_HEADER)],
+            results_cache_ttl=ttl,
+        )

@@ -25,6 +25,8 @@ VARIANT_NAME = "AllTraffic"
 # Where SageMaker writes the containers' logs: one group per endpoint, one per component.
 ENDPOINT_LOGS = "/aws/sagemaker/Endpoints"
 COMPONENT_LOGS = "/aws/sagemaker/InferenceComponents"
+INSTANCE_SCALE_IN_STRATEGY = "IDLE_RELEASE"
+METRIC_PUBLISH_FREQUENCY_S = 60
 
 
 class ModelEndpoint(Construct):
@@ -156,6 +158,15 @@ class ModelEndpoint(Construct):
             "EndpointConfig",
             # Inference components need the role here, and a variant without ModelName.
             execution_role_arn=self.execution_role.role.role_arn,
+            # Stated rather than left to defaults that differ between old and new endpoint
+            # configs: per-minute utilization metrics, no per-container or Prometheus metrics
+            # (custom CloudWatch metrics, billed per metric); scaling reads its own
+            # high-resolution concurrency metric either way.
+            metrics_config=sagemaker.CfnEndpointConfig.MetricsConfigProperty(
+                enable_enhanced_metrics=False,
+                enable_detailed_observability=False,
+                metric_publish_frequency_in_seconds=METRIC_PUBLISH_FREQUENCY_S,
+            ),
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name=VARIANT_NAME,
@@ -166,6 +177,13 @@ class ModelEndpoint(Construct):
                         status="ENABLED",
                         min_instance_count=endpoint.min_instances,
                         max_instance_count=endpoint.max_instances,
+                        # Release instances once no copy is left on them; CONSOLIDATION would
+                        # also move running copies to free instances, restarting their models.
+                        scale_in_policy=sagemaker.CfnEndpointConfig.ScaleInPolicyProperty(
+                            strategy=INSTANCE_SCALE_IN_STRATEGY,
+                            cooldown_in_minutes=endpoint.instance_release_cooldown_min,
+                            maximum_step_size=1,
+                        ),
                     ),
                     routing_config=sagemaker.CfnEndpointConfig.RoutingConfigProperty(
                         # Long generations make round robin pile requests onto busy copies.

@@ -78,6 +78,8 @@ class RagFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         api = config.api
+        # Again here: a config changed in code (model_copy) skips the schema's validators.
+        api.check_lambda_start_options()
         stack = cdk.Stack.of(self)
         self.log_group = owned_log_group(self, "Logs", retention_days=api.log_retention_days)
         self.role = iam.Role(
@@ -107,7 +109,8 @@ class RagFunction(Construct):
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if api.snapstart else None,
             description=frontend.description,
         )
-        # API Gateway calls the alias, so SnapStart and provisioned concurrency apply.
+        # API Gateway calls the alias, so SnapStart (primed by rag_app.lifecycle) or
+        # provisioned concurrency applies.
         self.alias = lambda_.Alias(
             self,
             "Alias",

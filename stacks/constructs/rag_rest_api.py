@@ -65,7 +65,8 @@ def gateway_errors(api: Api) -> dict[apigw.ResponseType, GatewayError]:
             "401",
             "unauthorized",
             auth,
-            "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+            "Missing API key: send 'Authorization: Bearer <key>' to /v1 routes and "
+            "'x-api-key: <key>' to the others",
         ),
         apigw.ResponseType.INVALID_API_KEY: GatewayError(
             "401", "invalid_api_key", auth, "Invalid API key"
@@ -150,7 +151,7 @@ class RagRestApi(Construct):
             default_method_options=self._method_options(api),
             # Preflights are answered here, without auth; the app adds the headers to answers.
             default_cors_preflight_options=self._cors(api),
-            # The authorizer hands API Gateway the key it found in either header.
+            # The authorizers hand API Gateway the key found in their route family's header.
             api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER if self.authorizer else None,
             # Access and execution logs need the account-wide API Gateway logging role.
             cloud_watch_role=True,
@@ -173,8 +174,9 @@ class RagRestApi(Construct):
                 data_trace_enabled=False,
                 metrics_enabled=True,
                 tracing_enabled=True,
-                throttling_rate_limit=api.rate_limit_rps,
-                throttling_burst_limit=api.burst_limit,
+                # Every caller together; the usage plan throttles each key within this.
+                throttling_rate_limit=api.stage_rate_limit_rps,
+                throttling_burst_limit=api.stage_burst_limit,
             ),
         )
         self.execution_logs = owned_log_group(
@@ -210,11 +212,24 @@ class RagRestApi(Construct):
     def _method_options(self, api: Api) -> apigw.MethodOptions:
         if api.auth == "iam":
             return apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM)
+        # Every method needs a key in a usage plan; /rag and /health take it from x-api-key.
+        return self._key_options(self._key_authorizer().api_key)
+
+    def _openai_method_options(self, api: Api) -> apigw.MethodOptions | None:
+        """/v1/* takes the key as OpenAI clients send it, `Authorization: Bearer <key>`."""
+        if api.auth == "iam":
+            return None
+        return self._key_options(self._key_authorizer().bearer)
+
+    def _key_authorizer(self) -> ApiKeyAuthorizer:
         if self.authorizer is None:
             raise ValueError("API key auth needs the key authorizer")
-        # Every method needs a key in a usage plan; the authorizer finds it in either header.
+        return self.authorizer
+
+    @staticmethod
+    def _key_options(authorizer: apigw.IAuthorizer) -> apigw.MethodOptions:
         return apigw.MethodOptions(
-            authorizer=self.authorizer.authorizer,
+            authorizer=authorizer,
             authorization_type=apigw.AuthorizationType.CUSTOM,
             api_key_required=True,
         )
@@ -246,7 +261,8 @@ class RagRestApi(Construct):
         root.add_resource("health").add_method(
             "GET", buffered_integration, request_validator=validator
         )
-        openai = root.add_resource("v1")
+        # Routes added under /v1 inherit its authorizer.
+        openai = root.add_resource("v1", default_method_options=self._openai_method_options(api))
         openai.add_resource("chat").add_resource("completions").add_method(
             "POST",
             streaming_integration,
@@ -297,8 +313,8 @@ class RagRestApi(Construct):
         )
         reason = (
             "Callers authenticate with an API key in a usage plan (throttle and quota), found "
-            "by a Lambda REQUEST authorizer in Authorization: Bearer or x-api-key, as OpenAI "
-            "clients send it; set api.auth to iam in the model config for IAM SigV4 auth."
+            "by Lambda REQUEST authorizers in Authorization: Bearer (/v1, as OpenAI clients "
+            "send it) or x-api-key; set api.auth to iam in the model config for IAM SigV4 auth."
             if api.auth == "api_key"
             else "Methods use IAM (SigV4) authorization, chosen in the model config; no "
             "Cognito user pool is involved."

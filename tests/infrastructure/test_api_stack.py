@@ -239,8 +239,9 @@ def test_stage_logs_json_access_logs_traces_and_throttles(synth: Synth) -> None:
                         "DataTraceEnabled": False,
                         "LoggingLevel": "ERROR",
                         "MetricsEnabled": True,
-                        "ThrottlingRateLimit": api.rate_limit_rps,
-                        "ThrottlingBurstLimit": api.burst_limit,
+                        # All callers together; each key gets the usage plan's share.
+                        "ThrottlingRateLimit": api.stage_rate_limit_rps,
+                        "ThrottlingBurstLimit": api.stage_burst_limit,
                     }
                 )
             ],
@@ -364,24 +365,50 @@ def test_iam_auth_option_replaces_the_api_key_and_the_authorizer(synth: Synth) -
     assert constants.OUTPUT_API_KEY_ID not in result.template_json(constants.API_STACK)["Outputs"]
 
 
-def test_snapstart_and_provisioned_concurrency_are_off_by_default_and_opt_in(
-    synth: Synth,
+@pytest.mark.parametrize("model", SHIPPED_MODELS)
+def test_snapstart_is_on_for_both_app_functions_behind_their_alias(
+    synth: Synth, model: str
 ) -> None:
-    default = synth("twin-llama-3.1-8b")
-    assert "SnapStart" not in mangum_function(default)
-    default.template(constants.API_STACK).has_resource_properties(
-        "AWS::Lambda::Alias",
-        {"Name": "live", "ProvisionedConcurrencyConfig": Match.absent()},
-    )
-    config = default.config
-    tuned = config.model_copy(
-        update={
-            "api": config.api.model_copy(update={"snapstart": True, "provisioned_concurrency": 2})
-        }
-    )
-    result = synth(tuned)
+    result = synth(model)
+    template = result.template(constants.API_STACK)
     for function in (mangum_function(result), streaming_function(result)):
         assert function["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    # SnapStart applies to published versions: API Gateway must call the alias, never $LATEST.
+    aliases = template.find_resources(
+        "AWS::Lambda::Alias",
+        {
+            "Properties": {
+                "Name": "live",
+                "FunctionVersion": {"Fn::GetAtt": [Match.any_value(), "Version"]},
+                "ProvisionedConcurrencyConfig": Match.absent(),
+            }
+        },
+    )
+    assert len(aliases) == 2
+    alias_refs = [{"Ref": logical_id} for logical_id in aliases]
+    integrations = [
+        method["Properties"]["Integration"]
+        for method in resources_of_type(
+            result.template_json(constants.API_STACK), "AWS::ApiGateway::Method"
+        ).values()
+        if method["Properties"]["Integration"].get("Type") == "AWS_PROXY"
+    ]
+    assert integrations
+    for integration in integrations:
+        uri_parts = integration["Uri"]["Fn::Join"][1]
+        assert any(part in alias_refs for part in uri_parts), uri_parts
+
+
+def test_provisioned_concurrency_replaces_snapstart_when_chosen(synth: Synth) -> None:
+    config = load_config()
+    warm = config.model_copy(
+        update={
+            "api": config.api.model_copy(update={"snapstart": False, "provisioned_concurrency": 2})
+        }
+    )
+    result = synth(warm)
+    for function in (mangum_function(result), streaming_function(result)):
+        assert "SnapStart" not in function
     aliases = result.template(constants.API_STACK).find_resources(
         "AWS::Lambda::Alias",
         {
@@ -392,6 +419,15 @@ def test_snapstart_and_provisioned_concurrency_are_off_by_default_and_opt_in(
         },
     )
     assert len(aliases) == 2
+
+
+def test_snapstart_with_provisioned_concurrency_fails_synth_naming_both(synth: Synth) -> None:
+    config = load_config()
+    both = config.model_copy(
+        update={"api": config.api.model_copy(update={"provisioned_concurrency": 2})}
+    )
+    with pytest.raises(ValueError, match=r"api\.snapstart and api\.provisioned_concurrency \(2\)"):
+        synth(both)
 
 
 def test_api_stack_names_the_endpoint_instead_of_importing_it(synth: Synth) -> None:

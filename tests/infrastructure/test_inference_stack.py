@@ -8,6 +8,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from model_config import DeploymentConfig, load_config
+from model_config.schema import startup_timeout_for
 from stacks import constants
 from tests.infrastructure.conftest import SHIPPED_MODELS, Synthesized
 
@@ -76,6 +77,13 @@ def test_endpoint_config_hosts_inference_components(synth: Synth, model: str) ->
                         "Status": "ENABLED",
                         "MinInstanceCount": endpoint.min_instances,
                         "MaxInstanceCount": endpoint.max_instances,
+                        # Stated, not SageMaker's 20-minute default: an instance without
+                        # copies is released this long after the last endpoint operation.
+                        "ScaleInPolicy": {
+                            "Strategy": "IDLE_RELEASE",
+                            "CooldownInMinutes": endpoint.instance_release_cooldown_min,
+                            "MaximumStepSize": 1,
+                        },
                     },
                     "RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"},
                     "InferenceAmiVersion": Match.string_like_regexp(
@@ -88,8 +96,65 @@ def test_endpoint_config_hosts_inference_components(synth: Synth, model: str) ->
             ],
             # ml.g5 instances have NVMe storage: SageMaker rejects a KMS key there.
             "KmsKeyId": Match.absent(),
+            # New endpoint configs would publish per-container and Prometheus metrics.
+            "MetricsConfig": {
+                "EnableEnhancedMetrics": False,
+                "EnableDetailedObservability": False,
+                "MetricPublishFrequencyInSeconds": 60,
+            },
         },
     )
+
+
+def test_instance_release_cooldown_comes_from_the_config(synth: Synth) -> None:
+    config = load_config("smollm2-1.7b")
+    slower = config.model_copy(
+        update={
+            "endpoint": config.endpoint.model_copy(update={"instance_release_cooldown_min": 45})
+        }
+    )
+    synth(slower).template(constants.INFERENCE_STACK).has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "ProductionVariants": [
+                Match.object_like(
+                    {
+                        "ManagedInstanceScaling": Match.object_like(
+                            {"ScaleInPolicy": Match.object_like({"CooldownInMinutes": 45})}
+                        )
+                    }
+                )
+            ]
+        },
+    )
+
+
+@pytest.mark.parametrize("model", SHIPPED_MODELS)
+def test_llm_startup_health_check_is_sized_from_the_weights(synth: Synth, model: str) -> None:
+    config, template = inference(synth, model)
+    llm = config.llm
+    assert llm.weights_gb is not None, "every shipped config states its weights' size"
+    expected = max(600, startup_timeout_for(llm.weights_gb))
+    assert llm.startup_health_check_timeout_s == expected
+    template.has_resource_properties(
+        "AWS::SageMaker::InferenceComponent",
+        {
+            "InferenceComponentName": config.names.llm_component,
+            "Specification": Match.object_like(
+                {
+                    "StartupParameters": {
+                        "ContainerStartupHealthCheckTimeoutInSeconds": expected,
+                        "ModelDataDownloadTimeoutInSeconds": llm.model_download_timeout_s,
+                    }
+                }
+            ),
+        },
+    )
+
+
+def test_the_32b_weights_get_more_than_the_old_1800_s() -> None:
+    # 65.5 GB from the Hub plus a four-GPU load: 1,800 s was tight.
+    assert load_config("qwen2.5-32b").llm.startup_health_check_timeout_s > 1800
 
 
 def test_default_model_timeouts_leave_room_for_an_8b_download() -> None:

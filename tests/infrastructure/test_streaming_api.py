@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match
 from model_config import load_config
 from model_config.schema import DEADLINE_MARGIN_S, STREAM_INTEGRATION_TIMEOUT_MAX_S
 from stacks import constants
-from stacks.constructs.lambda_web_adapter import LAYER_REGIONS
+from stacks.constructs.region_guard import DEPLOYABLE_REGIONS
 from tests.infrastructure.conftest import SHIPPED_MODELS, Synthesized
 from tests.infrastructure.template_queries import (
     AUTHORIZER_HANDLER,
@@ -44,6 +44,11 @@ def test_streaming_function_runs_the_app_under_the_web_adapter(synth: Synth, mod
         "AWS_LWA_INVOKE_MODE": "response_stream",
         "AWS_LWA_PORT": "8080",
         "AWS_LWA_READINESS_CHECK_PATH": "/health",
+        # SnapStart is on by default: the adapter primes the app before the snapshot and
+        # lets it renew its clients after a restore, within Lambda's 10 s restore limit.
+        "AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH": "/_lifecycle/before-checkpoint",
+        "AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH": "/_lifecycle/after-restore",
+        "AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS": "8",
     }
     # No Function URL: API Gateway calls InvokeWithResponseStream itself.
     assert not resources_of_type(result.template_json(constants.API_STACK), "AWS::Lambda::Url")
@@ -58,14 +63,16 @@ def test_region_agnostic_stack_picks_the_layer_of_the_deploy_region(synth: Synth
             [
                 "arn:aws:lambda:",
                 {"Ref": "AWS::Region"},
-                ":753240598075:layer:LambdaAdapterLayerArm64:27",
+                ":753240598075:layer:LambdaAdapterLayerArm64:30",
             ],
         ]
     }
-    # A region without the layer fails before anything is created.
-    rule = result.template_json(constants.API_STACK)["Rules"]["WebAdapterLayerRegion"]
+    # A region without the layer (or inference components) fails before anything is created.
+    rule = result.template_json(constants.API_STACK)["Rules"]["DeployableRegion"]
     (assertion,) = rule["Assertions"]
-    assert assertion["Assert"] == {"Fn::Contains": [list(LAYER_REGIONS), {"Ref": "AWS::Region"}]}
+    assert assertion["Assert"] == {
+        "Fn::Contains": [list(DEPLOYABLE_REGIONS), {"Ref": "AWS::Region"}]
+    }
 
 
 def test_region_specific_stack_names_the_layer_for_its_architecture(synth: Synth) -> None:
@@ -75,15 +82,17 @@ def test_region_specific_stack_names_the_layer_for_its_architecture(synth: Synth
     )
     result = synth(x86, region="eu-west-1")
     assert streaming_function(result)["Layers"] == [
-        "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86:27"
+        "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86:30"
     ]
     # The region is known at synth: checked then, no deploy-time rule.
-    assert "WebAdapterLayerRegion" not in result.template_json(constants.API_STACK).get("Rules", {})
+    assert "DeployableRegion" not in result.template_json(constants.API_STACK).get("Rules", {})
 
 
-def test_a_region_without_the_layer_fails_synth(synth: Synth) -> None:
-    with pytest.raises(Exception, match="Web Adapter layer is not published in this region"):
-        synth("twin-llama-3.1-8b", region="me-south-1")
+def test_snapstart_off_leaves_the_adapters_hooks_unset(synth: Synth) -> None:
+    config = load_config()
+    cold = config.model_copy(update={"api": config.api.model_copy(update={"snapstart": False})})
+    variables = streaming_function(synth(cold))["Environment"]["Variables"]
+    assert not [name for name in variables if name.startswith("AWS_LWA_SNAPSTART_")]
 
 
 def streamed_methods(result: Synthesized) -> dict[str, dict]:
@@ -153,28 +162,70 @@ def test_chat_completions_body_must_be_an_object_with_messages(synth: Synth) -> 
     assert post["RequestValidatorId"] == {"Ref": validator_id}
 
 
+def resource_path(template: dict, resource_ref: dict) -> str:
+    """The path of an AWS::ApiGateway::Resource (the root is the RestApi's root resource)."""
+    if "Ref" not in resource_ref:
+        return ""
+    properties = template["Resources"][resource_ref["Ref"]]["Properties"]
+    return f"{resource_path(template, properties['ParentId'])}/{properties['PathPart']}"
+
+
+def authorizer_by_header(template: dict) -> dict[str, str]:
+    """Identity source header -> the authorizer's logical id."""
+    return {
+        resource["Properties"]["IdentitySource"].removeprefix("method.request.header."): logical_id
+        for logical_id, resource in resources_of_type(
+            template, "AWS::ApiGateway::Authorizer"
+        ).items()
+    }
+
+
 @pytest.mark.parametrize("model", SHIPPED_MODELS)
-def test_every_route_takes_the_key_through_the_authorizer(synth: Synth, model: str) -> None:
+def test_each_route_family_takes_the_key_through_its_own_authorizer(
+    synth: Synth, model: str
+) -> None:
     result = synth(model)
-    template = result.template(constants.API_STACK)
-    (authorizer_id,) = template.find_resources("AWS::ApiGateway::Authorizer")
-    methods = resources_of_type(
-        result.template_json(constants.API_STACK), "AWS::ApiGateway::Method"
-    )
-    assert len(methods) == 4
-    for method in methods.values():
+    template_json = result.template_json(constants.API_STACK)
+    authorizers = authorizer_by_header(template_json)
+    assert set(authorizers) == {"Authorization", "x-api-key"}
+    families: dict[str, set[str]] = {"Authorization": set(), "x-api-key": set()}
+    for method in resources_of_type(template_json, "AWS::ApiGateway::Method").values():
         properties = method["Properties"]
+        if properties["HttpMethod"] == "OPTIONS":
+            continue  # CORS preflights, when configured, carry no credentials
+        path = resource_path(template_json, properties["ResourceId"])
+        header = "Authorization" if path.startswith("/v1/") else "x-api-key"
         assert properties["AuthorizationType"] == "CUSTOM"
-        assert properties["AuthorizerId"] == {"Ref": authorizer_id}
+        assert properties["AuthorizerId"] == {"Ref": authorizers[header]}, path
         assert properties["ApiKeyRequired"] is True
-    # The key comes from the authorizer (either header), not only from x-api-key.
-    template.has_resource_properties(
+        families[header].add(path)
+    assert {"/v1/chat/completions", "/v1/models"} <= families["Authorization"]
+    assert {"/rag", "/health"} <= families["x-api-key"]
+    # The key comes from the authorizers, not only from x-api-key.
+    result.template(constants.API_STACK).has_resource_properties(
         "AWS::ApiGateway::RestApi",
         {"ApiKeySourceType": "AUTHORIZER", "EndpointConfiguration": {"Types": ["REGIONAL"]}},
     )
 
 
-def test_authorizer_is_an_uncached_request_authorizer_on_its_own_function(synth: Synth) -> None:
+@pytest.mark.parametrize("ttl", [0, 300, 3600])
+def test_authorizer_cache_ttl_comes_from_the_config(synth: Synth, ttl: int) -> None:
+    config = load_config()
+    tuned = config.model_copy(
+        update={"api": config.api.model_copy(update={"authorizer_cache_ttl_s": ttl})}
+    )
+    template = synth(tuned).template(constants.API_STACK)
+    for header in ("Authorization", "x-api-key"):
+        template.has_resource_properties(
+            "AWS::ApiGateway::Authorizer",
+            {
+                "IdentitySource": f"method.request.header.{header}",
+                "AuthorizerResultTtlInSeconds": ttl,
+            },
+        )
+
+
+def test_authorizers_are_cached_request_authorizers_on_one_function(synth: Synth) -> None:
     result = synth("twin-llama-3.1-8b")
     template = result.template(constants.API_STACK)
     function = api_function(result, AUTHORIZER_HANDLER)
@@ -182,31 +233,33 @@ def test_authorizer_is_an_uncached_request_authorizer_on_its_own_function(synth:
     assert function["Architectures"] == [result.config.api.lambda_architecture]
     assert function["MemorySize"] == 128
     assert "Layers" not in function
-    template.has_resource_properties(
-        "AWS::ApiGateway::Authorizer",
-        {
-            "Type": "REQUEST",
-            # Either header may carry the key: no cache, so no identity source is required.
-            "AuthorizerResultTtlInSeconds": 0,
-            "IdentitySource": Match.absent(),
-            "AuthorizerUri": {
-                "Fn::Join": [
-                    "",
-                    Match.array_with(
-                        [
-                            {
-                                "Fn::GetAtt": [
-                                    Match.string_like_regexp("KeyAuthorizerFunction"),
-                                    "Arn",
-                                ]
-                            },
-                            "/invocations",
-                        ]
-                    ),
-                ]
+    template.resource_count_is("AWS::ApiGateway::Authorizer", 2)
+    for header in ("Authorization", "x-api-key"):
+        template.has_resource_properties(
+            "AWS::ApiGateway::Authorizer",
+            {
+                "Type": "REQUEST",
+                # One header per family: a repeat call with it skips the authorizer for 300 s.
+                "IdentitySource": f"method.request.header.{header}",
+                "AuthorizerResultTtlInSeconds": 300,
+                "AuthorizerUri": {
+                    "Fn::Join": [
+                        "",
+                        Match.array_with(
+                            [
+                                {
+                                    "Fn::GetAtt": [
+                                        Match.string_like_regexp("KeyAuthorizerFunction"),
+                                        "Arn",
+                                    ]
+                                },
+                                "/invocations",
+                            ]
+                        ),
+                    ]
+                },
             },
-        },
-    )
+        )
     # API Gateway may invoke it, and only for this API's authorizers.
     template.has_resource_properties(
         "AWS::Lambda::Permission",

@@ -23,6 +23,7 @@ from model_config.schema import (
     STREAM_INTEGRATION_TIMEOUT_MAX_S,
     Compute,
     Scaling,
+    startup_timeout_for,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -110,6 +111,33 @@ def test_unknown_name_lists_the_available_configs() -> None:
             "use at most 896",
         ),
         ({"endpoint__log_retention_days": 10}, "endpoint.log_retention_days", "Input should be"),
+        (
+            {"api__provisioned_concurrency": 2},
+            "api.snapstart and api.provisioned_concurrency (2)",
+            "Lambda refuses SnapStart with provisioned concurrency",
+        ),
+        (
+            {"api__stage_rate_limit_rps": 5},
+            "api.stage_rate_limit_rps (5.0)",
+            "below the per-key api.rate_limit_rps (10)",
+        ),
+        (
+            {"api__stage_burst_limit": 19},
+            "api.stage_burst_limit (19)",
+            "below the per-key api.burst_limit (20)",
+        ),
+        ({"api__authorizer_cache_ttl_s": 3601}, "api.authorizer_cache_ttl_s", "3600"),
+        (
+            {"llm__startup_health_check_timeout_s": 900},
+            "llm.startup_health_check_timeout_s (900) is too short for llm.weights_gb (16.1)",
+            "allow at least 968",
+        ),
+        ({"llm__weights_gb": 150}, "llm.weights_gb (150.0)", "beyond SageMaker's 3600 s"),
+        (
+            {"endpoint__instance_release_cooldown_min": 4},
+            "endpoint.instance_release_cooldown_min",
+            "5",
+        ),
     ],
 )
 def test_bad_config_names_file_field_and_reason(
@@ -233,3 +261,27 @@ def test_component_reservations_fit_a_fifth_of_the_instance(tmp_path: Path) -> N
         config = load_config(name)
         spec = INSTANCES[config.endpoint.instance_type]
         assert sum(c.memory_mb for c in config.components.values()) <= spec.usable_memory_mb
+
+
+def test_snapstart_is_on_by_default_and_may_be_traded_for_provisioned_concurrency(
+    tmp_path: Path,
+) -> None:
+    assert load_config().api.snapstart is True
+    write_config(tmp_path, "warm", api__snapstart=False, api__provisioned_concurrency=2)
+    api = load_config("warm", config_dir=tmp_path).api
+    assert (api.snapstart, api.provisioned_concurrency) == (False, 2)
+
+
+def test_authorizer_cache_may_be_off(tmp_path: Path) -> None:
+    assert load_config().api.authorizer_cache_ttl_s == 300
+    write_config(tmp_path, "uncached", api__authorizer_cache_ttl_s=0)
+    assert load_config("uncached", config_dir=tmp_path).api.authorizer_cache_ttl_s == 0
+
+
+def test_unset_startup_timeout_follows_the_weights_and_a_longer_one_stays(tmp_path: Path) -> None:
+    write_config(tmp_path, "derived", llm__weights_gb=40)
+    assert load_config("derived", config_dir=tmp_path).llm.startup_health_check_timeout_s == (
+        startup_timeout_for(40)
+    )
+    write_config(tmp_path, "longer", llm__startup_health_check_timeout_s=3000)
+    assert load_config("longer", config_dir=tmp_path).llm.startup_health_check_timeout_s == 3000

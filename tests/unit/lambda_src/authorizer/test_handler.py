@@ -10,64 +10,98 @@ from typing import Any
 
 import pytest
 
-from authorizer.handler import UNAUTHORIZED, Unauthorized, handler, presented_key, principal_id
+from authorizer.handler import (
+    UNAUTHORIZED,
+    Unauthorized,
+    expected_header,
+    handler,
+    presented_key,
+    principal_id,
+    stage_methods,
+)
 
-METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/v1/POST/v1/chat/completions"
+ARN_PREFIX = "arn:aws:execute-api:eu-west-1:123456789012:abc123/api"
+CHAT_ARN = f"{ARN_PREFIX}/POST/v1/chat/completions"
+RAG_ARN = f"{ARN_PREFIX}/POST/rag"
 AUTHORIZER_DIR = Path(__file__).resolve().parents[4] / "lambda_src" / "authorizer"
 
 
-def event(headers: dict[str, str] | None) -> dict[str, Any]:
+def event(headers: dict[str, str] | None, method_arn: str = CHAT_ARN) -> dict[str, Any]:
     """A REQUEST authorizer event as API Gateway sends it (the fields the handler reads)."""
-    return {"type": "REQUEST", "methodArn": METHOD_ARN, "headers": headers}
+    return {"type": "REQUEST", "methodArn": method_arn, "headers": headers}
 
 
 @pytest.mark.parametrize(
-    ("headers", "expected"),
+    ("method_arn", "expected"),
     [
-        ({"Authorization": "Bearer sk-123"}, ("sk-123", "bearer")),
-        ({"authorization": "bearer   sk-123  "}, ("sk-123", "bearer")),
-        ({"AUTHORIZATION": "BEARER sk-123"}, ("sk-123", "bearer")),
-        ({"x-api-key": "k-456"}, ("k-456", "x-api-key")),
-        ({"X-Api-Key": " k-456 "}, ("k-456", "x-api-key")),
-        # The bearer token wins when a client sends both.
-        ({"Authorization": "Bearer sk-123", "x-api-key": "k-456"}, ("sk-123", "bearer")),
-        # Another scheme (SigV4, Basic) is not a key: fall back to x-api-key.
-        ({"Authorization": "Basic dXNlcjpwYXNz", "x-api-key": "k-456"}, ("k-456", "x-api-key")),
+        (CHAT_ARN, "bearer"),
+        (f"{ARN_PREFIX}/GET/v1/models", "bearer"),
+        (f"{ARN_PREFIX}/POST/v1/files", "bearer"),
+        (RAG_ARN, "x-api-key"),
+        (f"{ARN_PREFIX}/GET/health", "x-api-key"),
+        # Not the /v1/ family, whatever it starts with.
+        (f"{ARN_PREFIX}/GET/v1x", "x-api-key"),
     ],
 )
-def test_finds_the_key_in_either_header(headers: dict[str, str], expected: tuple[str, str]) -> None:
-    assert presented_key(headers) == expected
+def test_each_route_family_has_its_documented_header(method_arn: str, expected: str) -> None:
+    assert expected_header(method_arn) == expected
 
 
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "source", "expected"),
     [
-        None,
-        {},
-        {"Authorization": "Bearer"},
-        {"Authorization": "Bearer    "},
-        {"Authorization": "Basic dXNlcjpwYXNz"},
-        {"x-api-key": "   "},
-        {"content-type": "application/json"},
+        ({"Authorization": "Bearer sk-123"}, "bearer", "sk-123"),
+        ({"authorization": "bearer   sk-123  "}, "bearer", "sk-123"),
+        ({"AUTHORIZATION": "BEARER sk-123"}, "bearer", "sk-123"),
+        ({"x-api-key": "k-456"}, "x-api-key", "k-456"),
+        ({"X-Api-Key": " k-456 "}, "x-api-key", "k-456"),
+        # Only the family's header counts: its value is what API Gateway caches the answer by.
+        ({"Authorization": "Bearer sk-123", "x-api-key": "k-456"}, "bearer", "sk-123"),
+        ({"Authorization": "Bearer sk-123", "x-api-key": "k-456"}, "x-api-key", "k-456"),
+        ({"x-api-key": "k-456"}, "bearer", None),
+        ({"Authorization": "Bearer sk-123"}, "x-api-key", None),
+        # Another scheme (SigV4, Basic) is not a key.
+        ({"Authorization": "Basic dXNlcjpwYXNz", "x-api-key": "k-456"}, "bearer", None),
     ],
 )
-def test_missing_or_empty_credentials_raise_api_gateways_unauthorized(
-    headers: dict[str, str] | None,
+def test_finds_the_key_only_in_the_familys_header(
+    headers: dict[str, str], source: str, expected: str | None
+) -> None:
+    assert presented_key(headers, source) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "method_arn"),
+    [
+        (None, CHAT_ARN),
+        ({}, RAG_ARN),
+        ({"Authorization": "Bearer"}, CHAT_ARN),
+        ({"Authorization": "Bearer    "}, CHAT_ARN),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, CHAT_ARN),
+        ({"x-api-key": "k-456"}, CHAT_ARN),
+        ({"Authorization": "Bearer sk-123"}, RAG_ARN),
+        ({"x-api-key": "   "}, RAG_ARN),
+        ({"content-type": "application/json"}, RAG_ARN),
+    ],
+)
+def test_missing_or_misplaced_credentials_raise_api_gateways_unauthorized(
+    headers: dict[str, str] | None, method_arn: str
 ) -> None:
     with pytest.raises(Unauthorized) as caught:
-        handler(event(headers), None)
+        handler(event(headers, method_arn), None)
     # API Gateway maps exactly this message to its UNAUTHORIZED (401) gateway response.
     assert str(caught.value) == UNAUTHORIZED == "Unauthorized"
 
 
-def test_allows_this_method_and_hands_the_key_to_the_usage_plan() -> None:
+def test_allows_the_stage_and_hands_the_key_to_the_usage_plan() -> None:
     result = handler(event({"Authorization": "Bearer sk-123"}), None)
     assert result == {
         "principalId": principal_id("sk-123"),
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [
-                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": METHOD_ARN}
+                # Cached per key: the answer must also allow the family's other routes.
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": f"{ARN_PREFIX}/*"}
             ],
         },
         "usageIdentifierKey": "sk-123",
@@ -75,8 +109,13 @@ def test_allows_this_method_and_hands_the_key_to_the_usage_plan() -> None:
     }
 
 
+def test_allowed_resource_stays_within_this_api_and_stage() -> None:
+    assert stage_methods(RAG_ARN) == f"{ARN_PREFIX}/*"
+    assert stage_methods(f"{ARN_PREFIX}/GET/v1/models") == f"{ARN_PREFIX}/*"
+
+
 def test_output_never_contains_the_key_outside_the_usage_identifier() -> None:
-    result = handler(event({"x-api-key": "k-very-secret"}), None)
+    result = handler(event({"x-api-key": "k-very-secret"}, RAG_ARN), None)
     visible = {name: value for name, value in result.items() if name != "usageIdentifierKey"}
     assert "k-very-secret" not in json.dumps(visible)
     # Context values must be strings, numbers or booleans for API Gateway.
@@ -93,7 +132,7 @@ def test_runs_with_the_standard_library_alone() -> None:
     """The Lambda package is the folder as it is: nothing beyond the standard library."""
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); import handler; "
-        "print(handler.handler({'methodArn': 'm', 'headers': {'x-api-key': 'k'}}, None)"
+        "print(handler.handler({'methodArn': 'arn/api/GET/rag', 'headers': {'x-api-key': 'k'}}, None)"
         "['usageIdentifierKey'])"
     )
     run = subprocess.run(
