@@ -177,6 +177,12 @@ class ResponseStream:
         """Stop reading and drop the connection, so the model stops generating for nobody."""
         if not self._closed.is_set():
             self._closed.set()
+            # While the model still reads the prompt, the reader thread is blocked in recv and
+            # holds the socket open: closing alone sends nothing. Shutting the read side
+            # (urllib3's HTTPResponse.shutdown, made for this) returns that read, and the
+            # close then reaches the endpoint. botocore keeps the response in _raw_stream.
+            with contextlib.suppress(Exception):
+                self._events._raw_stream.shutdown()
             with contextlib.suppress(Exception):
                 self._events.close()
 
