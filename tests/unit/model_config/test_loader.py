@@ -127,6 +127,13 @@ def test_unknown_name_lists_the_available_configs() -> None:
             "below the per-key api.burst_limit (20)",
         ),
         ({"api__authorizer_cache_ttl_s": 3601}, "api.authorizer_cache_ttl_s", "3600"),
+        # A browser origin is scheme://host[:port]: no wildcard, no path.
+        ({"api__cors_origins": ["*"]}, "api.cors_origins.0", "should match pattern"),
+        (
+            {"api__cors_origins": ["https://chat.example.com/app"]},
+            "api.cors_origins.0",
+            "should match pattern",
+        ),
         (
             {"llm__startup_health_check_timeout_s": 900},
             "llm.startup_health_check_timeout_s (900) is too short for llm.weights_gb (16.1)",
