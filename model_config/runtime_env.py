@@ -31,6 +31,10 @@ def rag_environment(config: DeploymentConfig) -> dict[str, str]:
         "RAG_STOP": json.dumps(generation.stop),
         "RAG_COLLECTIONS": json.dumps(config.retrieval.collections),
         "RAG_TOP_K": str(config.retrieval.top_k),
+        "RAG_QUERY_EXPANSION": str(config.retrieval.query_expansion),
+        "RAG_SELF_QUERY": json.dumps(config.retrieval.self_query),
+        "RAG_FUSION": config.retrieval.fusion,
+        "RAG_HELPER_TIMEOUT_S": str(config.retrieval.helper_timeout_s),
         "RAG_REQUEST_TIMEOUT_S": str(config.api.request_timeout_s),
         "RAG_STREAM_TIMEOUT_S": str(config.api.stream_timeout_s),
     }
@@ -39,6 +43,10 @@ def rag_environment(config: DeploymentConfig) -> dict[str, str]:
         env["RAG_PROMPT_TEMPLATE"] = config.prompt_template
     if config.system_prompt is not None:
         env["RAG_SYSTEM_PROMPT"] = config.system_prompt
+    if config.retrieval.query_expansion_prompt is not None:
+        env["RAG_QUERY_EXPANSION_PROMPT"] = config.retrieval.query_expansion_prompt
+    if config.retrieval.self_query_prompt is not None:
+        env["RAG_SELF_QUERY_PROMPT"] = config.retrieval.self_query_prompt
     if names.reranker_component:
         env["RAG_RERANKER_COMPONENT"] = names.reranker_component
     if config.api.cors_origins:

@@ -20,6 +20,7 @@ from model_config.app_limits import (
     BUFFERED_INTEGRATION_TIMEOUT_S,
     DEADLINE_MARGIN_S,
     MAX_K,
+    MAX_PHRASINGS,
     MAX_REQUEST_TIMEOUT_S,
     MAX_STREAM_TIMEOUT_S,
     STREAM_INTEGRATION_TIMEOUT_MAX_S,
@@ -34,6 +35,7 @@ SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 # The placeholders each prompt format fills in.
 TEMPLATE_FIELDS = {"context", "query"}
 SYSTEM_PROMPT_FIELDS = {"context"}
+HELPER_PROMPT_FIELDS = {"query_expansion_prompt": {"query", "n"}, "self_query_prompt": {"query"}}
 
 Engine = Literal["vllm", "tgi"]
 # Image versions from the pinned sagemaker-core table (vllm.json, huggingface-llm.json).
@@ -296,6 +298,34 @@ class Retrieval(Strict):
     qdrant_secret_name: str = "llm-twin/qdrant"  # noqa: S105 - a name, not a value
     # Conservative estimate used to fit context into the LLM's input budget.
     chars_per_token: Annotated[float, Field(gt=0.5, le=8)] = 3.0
+    # Phrasings searched per question, the question included (1: no query expansion);
+    # the LLM writes the others.
+    query_expansion: Annotated[int, Field(ge=1, le=MAX_PHRASINGS)] = 1
+    # The LLM reads the author a question names, and the search is filtered on them.
+    self_query: bool = False
+    # How the phrasings' rankings merge without a reranker: reciprocal rank fusion, or each
+    # point's best score.
+    fusion: Literal["rrf", "max"] = "rrf"
+    # The helper prompts; None keeps the app's own (lambda_src/rag_app/retrieval/).
+    query_expansion_prompt: str | None = None
+    self_query_prompt: str | None = None
+    # Each helper call's time budget; it must leave the answer room within api.request_timeout_s.
+    helper_timeout_s: Annotated[float, Field(gt=0)] = 5.0
+
+    @model_validator(mode="after")
+    def _helper_prompts(self) -> Retrieval:
+        for name, wanted in HELPER_PROMPT_FIELDS.items():
+            text = getattr(self, name)
+            if text is None:
+                continue
+            fields = _placeholders(f"retrieval.{name}", text)
+            if fields != wanted:
+                expected = " and ".join("{" + field + "}" for field in sorted(wanted))
+                raise ValueError(
+                    f"retrieval.{name} must use exactly the placeholders {expected}, "
+                    f"found {sorted(fields) or 'none'}"
+                )
+        return self
 
 
 class Api(Strict):
@@ -500,6 +530,7 @@ class DeploymentConfig(Strict):
         self._check_one_copy_each_fits()
         self._check_generation_budget()
         self._check_prompt()
+        self._check_helper_budget()
         self._check_scale_to_zero()
         self._check_wake_order()
         self._check_copies_fit_instances()
@@ -567,6 +598,14 @@ class DeploymentConfig(Strict):
             raise ValueError(
                 f"{used} must use exactly the placeholders {expected}, "
                 f"found {sorted(fields) or 'none'}"
+            )
+
+    def _check_helper_budget(self) -> None:
+        budget = self.retrieval.helper_timeout_s
+        if budget >= self.api.request_timeout_s:
+            raise ValueError(
+                f"retrieval.helper_timeout_s ({budget}) must be below "
+                f"api.request_timeout_s ({self.api.request_timeout_s})"
             )
 
     def _check_scale_to_zero(self) -> None:

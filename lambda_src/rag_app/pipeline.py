@@ -11,6 +11,7 @@ from typing import Any
 
 from rag_app.errors import DeadlineExceeded, InvalidRequest, RagError, UpstreamFailed
 from rag_app.retrieval.flow import RetrievalChoices, RetrievalFlow, Retrieved
+from rag_app.retrieval.helper import HelperLlm
 from rag_app.retrieval.steps import SearchSteps
 from rag_app.retrieval.timings import StepTimings, ms_since
 from rag_app.schemas import RagRequest, RetrievalOptions
@@ -108,7 +109,6 @@ class RagPipeline:
             Retriever(store, settings.collections),
             reranker,
         )
-        self.retrieval = RetrievalFlow(settings, steps)
         template = settings.prompt_template or settings.system_prompt
         if template is None:
             raise SettingsError("no prompt template or system prompt for the prompt format")
@@ -119,6 +119,7 @@ class RagPipeline:
             chars_per_token=settings.chars_per_token,
         )
         self.generator = Generator(runtime, settings.llm_component, settings.llm_engine)
+        self.retrieval = RetrievalFlow(settings, steps, HelperLlm(self.generator, settings))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RagPipeline:

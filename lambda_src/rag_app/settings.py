@@ -23,6 +23,8 @@ ENV_PREFIX = "RAG_"
 PROMPT_PLACEHOLDERS = {
     "prompt_template": {"context", "query"},
     "system_prompt": {"context"},
+    "query_expansion_prompt": {"query", "n"},
+    "self_query_prompt": {"query"},
 }
 QDRANT_LOCATIONS = ("qdrant_url", "qdrant_path", "qdrant_secret_id")
 BATCH_AWS_FIELDS = ("batch_bucket", "batch_table", "batch_state_machine_arn")
@@ -78,6 +80,11 @@ class Settings(BaseSettings):
     self_query: bool = False
     # How the phrasings' rankings merge without a reranker (see retrieval/fusion.py).
     fusion: Literal["rrf", "max"] = "rrf"
+    # The helper prompts (None: the app's own, see retrieval/expansion.py and self_query.py).
+    query_expansion_prompt: NonEmptyStr | None = None
+    self_query_prompt: NonEmptyStr | None = None
+    # Each helper call's time budget; the request's own deadline still bounds it.
+    helper_timeout_s: Annotated[float, Field(gt=0, le=MAX_REQUEST_TIMEOUT_S)] = 5.0
     # API Gateway gives up at 29 s: the app must answer before that.
     request_timeout_s: Annotated[float, Field(gt=0, le=MAX_REQUEST_TIMEOUT_S)] = 25.0
     # Streamed routes are not bound by the 29 s limit; API Gateway streams up to 15 minutes.
@@ -98,11 +105,15 @@ class Settings(BaseSettings):
     batch_bucket: NonEmptyStr | None = None
     batch_table: NonEmptyStr | None = None
     batch_state_machine_arn: NonEmptyStr | None = None
+    # Records expire with the bucket's objects (model config batch.retention_days).
+    batch_retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
 
     @field_validator(
         "reranker_component",
         "prompt_template",
         "system_prompt",
+        "query_expansion_prompt",
+        "self_query_prompt",
         "qdrant_url",
         "qdrant_api_key",
         "qdrant_path",
@@ -140,7 +151,9 @@ class Settings(BaseSettings):
             raise ValueError("name at least one collection, with no empty names")
         return list(dict.fromkeys(value))
 
-    @field_validator("prompt_template", "system_prompt")
+    @field_validator(
+        "prompt_template", "system_prompt", "query_expansion_prompt", "self_query_prompt"
+    )
     @classmethod
     def _placeholders(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:

@@ -17,7 +17,8 @@ class StepTimings:
 
     Steps that run concurrently (expansion and self-query) write different names; a step
     that fans out (one search per phrasing and collection) is timed once around the fan-out,
-    so no concurrent call can overwrite another's figure.
+    so no concurrent call can overwrite another's figure. A step run again later (a search
+    retried without its filter) adds to its figure.
     """
 
     def __init__(self) -> None:
@@ -30,7 +31,7 @@ class StepTimings:
         try:
             yield
         finally:
-            self._ms[step] = ms_since(start)
+            self._ms[step] = round(self._ms.get(step, 0.0) + ms_since(start), 3)
 
     def record(self, step: str, ms: float) -> None:
         """Record a figure measured elsewhere (e.g. time to first token)."""

@@ -339,6 +339,9 @@ class FakeSageMaker:
         self.raw_bodies: list[bytes] = []
         # Runs in the worker thread before each LLM answer (e.g. to hold or synchronize it).
         self.on_generate: Callable[[], object] | None = None
+        # Buffered LLM answers by a word in the prompt (e.g. the helper prompts'), else
+        # answer_text.
+        self.replies: dict[str, str] = {}
         # A streamed answer ends with this exception event after its tokens, when set.
         self.stream_error: str | None = None
 
@@ -387,15 +390,23 @@ class FakeSageMaker:
         else:
             if self.on_generate is not None:
                 self.on_generate()
+            text = self._reply_to(payload)
             answer = (
-                tgi_answer(self.answer_text)
+                tgi_answer(text)
                 if self.engine == "tgi"
-                else vllm_answer(self.answer_text, chat="messages" in payload)
+                else vllm_answer(text, chat="messages" in payload)
             )
         data = json.dumps(answer).encode()
         raw = HTTPResponse(body=io.BytesIO(data), status=200, preload_content=False)
         headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
         return AWSResponse(request.url, 200, headers, raw)
+
+    def _reply_to(self, payload: Any) -> str:
+        prompt = json.dumps(payload)
+        for word, reply in self.replies.items():
+            if word in prompt:
+                return reply
+        return self.answer_text
 
     def _send_stream(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         _, payload = self._record(request)
