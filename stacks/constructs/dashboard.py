@@ -10,6 +10,8 @@ from stacks.constructs.metrics import FIVE_MINUTES, RAG_STEPS, ObservedDeploymen
 
 WIDTH = 8
 TRACE = "prompt_trace"
+# The advanced-RAG steps (query expansion, self-query, fusion) beside RAG_STEPS.
+RETRIEVAL_STEPS = ("Expand", "SelfQuery", "Fuse")
 # Logs Insights query bodies over the app's prompt-trace log records.
 SAVED_QUERIES: dict[str, logs.QueryString] = {
     "slowest-requests": logs.QueryString(
@@ -43,6 +45,19 @@ SAVED_QUERIES: dict[str, logs.QueryString] = {
             f"sum({TRACE}.generated_tokens) as generated_tokens, "
             "count(*) as requests by bin(1h)"
         ],
+    ),
+    # Requests where query expansion or self-query fell back to the plain path, and why.
+    "retrieval-fallbacks": logs.QueryString(
+        fields=[
+            "@timestamp",
+            f"{TRACE}.request_id",
+            f"{TRACE}.fallbacks.0",
+            f"{TRACE}.author",
+            f"{TRACE}.query",
+        ],
+        filter_statements=[f'message = "{TRACE}"', f"ispresent({TRACE}.fallbacks.0)"],
+        sort="@timestamp desc",
+        limit=50,
     ),
     "errors-by-code": logs.QueryString(
         filter_statements=[f'message = "{TRACE}"', f"not isblank({TRACE}.error_code)"],
@@ -209,7 +224,10 @@ class DeploymentDashboard(Construct):
             cloudwatch.GraphWidget(
                 title="RAG step latency p95 (ms)",
                 width=WIDTH,
-                left=[observed.rag_metric(f"{step}Latency", "p95") for step in RAG_STEPS],
+                left=[
+                    observed.rag_metric(f"{step}Latency", "p95")
+                    for step in (*RETRIEVAL_STEPS, *RAG_STEPS)
+                ],
                 # Chat requests: what a user waits before the answer starts to stream.
                 right=[observed.rag_metric("TimeToFirstToken", "p95")],
             ),
