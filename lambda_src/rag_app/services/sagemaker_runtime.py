@@ -47,6 +47,7 @@ class SageMakerRuntime:
         self.stream_read_timeout_s = stream_read_timeout_s or read_timeout_s
         self._client: Any = None
         self._stream_client: Any = None
+        self._session: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -72,9 +73,20 @@ class SageMakerRuntime:
                     self._stream_client = self._create_client(self.stream_read_timeout_s)
         return self._stream_client
 
+    def reset(self) -> None:
+        """Drop both clients and their session (credentials); the next use builds new ones.
+
+        SnapStart calls this after a restore: no environment shares another's.
+        """
+        with self._lock:
+            self._client = None
+            self._stream_client = None
+            self._session = None
+
     def _create_client(self, read_timeout_s: float) -> Any:
-        # Imported here: boto3 would add ~0.2 s to every cold start before the first request.
-        import boto3  # type: ignore[import-untyped]
+        # Imported here: botocore would add ~0.2 s to every cold start before the first request.
+        # botocore alone: boto3's session would add its resource layer and s3transfer.
+        import botocore.session  # type: ignore[import-untyped]
         from botocore.config import Config  # type: ignore[import-untyped]
 
         config = Config(
@@ -83,9 +95,13 @@ class SageMakerRuntime:
             retries={"mode": "adaptive", "max_attempts": MAX_RETRIES},
             max_pool_connections=MAX_POOL_CONNECTIONS,
         )
-        # A session of its own: the default session is not safe to share across threads.
-        # The endpoint URL comes from AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME when set (local mode).
-        return boto3.session.Session().client("sagemaker-runtime", config=config)
+        # A session of this runtime's own (the default one is not safe to share across
+        # threads), used under the lock and shared by both clients: the service model and
+        # credentials load once. The endpoint URL comes from AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME
+        # when set (local mode).
+        if self._session is None:
+            self._session = botocore.session.get_session()
+        return self._session.create_client("sagemaker-runtime", config=config)
 
     def invoke_json(self, component: str, payload: dict[str, Any], role: str) -> Any:
         """Send `payload` to one component and parse its JSON answer (blocking)."""
