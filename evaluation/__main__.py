@@ -63,6 +63,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=2, help="requests in flight")
     parser.add_argument("--max-tokens", type=int, default=160, help="answer length bound")
     parser.add_argument("--limit", type=int, help="only the first N questions")
+    parser.add_argument(
+        "--kind", action="append", default=[], help="only questions of this kind (repeatable)"
+    )
+    parser.add_argument(
+        "--helper-timeout-s",
+        type=float,
+        help="local mode: deadline of the expansion and self-query calls (default: config's)",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default: .local/eval/<time>)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -86,7 +94,7 @@ def api_url(args: argparse.Namespace, out: Path) -> Iterator[str]:
         load_config(args.model)
         qdrant_path = ensure_store(args.corpus.resolve(), args.store.resolve(), args.model)
         print(f"starting the local stack ({args.model}); its log: {out / 'stack.log'}")
-        with local_stack(args.model, qdrant_path, out / "stack.log") as url:
+        with local_stack(args.model, qdrant_path, out / "stack.log", args.helper_timeout_s) as url:
             yield url
     except (ConfigError, LocalModeError) as err:
         fail(str(err))
@@ -166,8 +174,12 @@ def main(argv: list[str] | None = None) -> None:
         chosen = variants(args.variant)
     except (QuestionSetError, VariantError) as err:
         fail(str(err))
+    if args.kind:
+        questions = [q for q in questions if q.kind in args.kind]
     if args.limit:
         questions = questions[: args.limit]
+    if not questions:
+        fail("no question left to ask after --kind and --limit")
     out = args.out or REPO_ROOT / ".local" / "eval" / started.strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
     judge_on = bool(os.environ.get(judging.JUDGE_URL_ENV)) and not args.retrieval_only

@@ -220,6 +220,9 @@ async def run_all(
         outcomes: list[Outcome] = []
         for variant in variants:
             bar.set_description(variant.name)
+            # One untimed request first, so the first variant's figures carry no warm-up
+            # (model pages, connection set-up) the others are spared.
+            await ask(questions[0], variant)
             outcomes += await asyncio.gather(*(one(q, variant) for q in questions))
         return outcomes
     finally:

@@ -63,8 +63,14 @@ def ensure_store(corpus: Path, store: Path, model: str) -> Path:
 
 
 @contextmanager
-def local_stack(model: str, qdrant_path: Path, log_path: Path) -> Iterator[str]:
-    """The endpoint and API on free ports, serving `qdrant_path`; yields the API's URL."""
+def local_stack(
+    model: str, qdrant_path: Path, log_path: Path, helper_timeout_s: float | None = None
+) -> Iterator[str]:
+    """The endpoint and API on free ports, serving `qdrant_path`; yields the API's URL.
+
+    helper_timeout_s overrides the config's deadline for the expansion and self-query calls:
+    a CPU model may need longer than a GPU one to write them.
+    """
     config = load_config(model)
     # The API opens the folder; a copy keeps the ingested store reusable by the next run.
     run_store = log_path.parent / "qdrant"
@@ -76,6 +82,8 @@ def local_stack(model: str, qdrant_path: Path, log_path: Path) -> Iterator[str]:
         Ports(endpoint=free_port(), api=free_port()),
         resolve_gguf(),
         log_path=log_path,
+        api_overrides={"RAG_HELPER_TIMEOUT_S": str(helper_timeout_s)} if helper_timeout_s else None,
+        batch_path=log_path.parent / "batch",
     )
     try:
         stack.start()
@@ -88,3 +96,4 @@ def local_stack(model: str, qdrant_path: Path, log_path: Path) -> Iterator[str]:
     finally:
         stack.stop()
         shutil.rmtree(run_store, ignore_errors=True)
+        shutil.rmtree(log_path.parent / "batch", ignore_errors=True)

@@ -156,9 +156,11 @@ def test_a_server_error_is_recorded_for_that_question() -> None:
 def test_run_all_asks_each_question_under_each_variant_within_the_bound() -> None:
     in_flight = 0
     most = 0
+    calls = 0
 
     async def slow(q: Any, v: Variant) -> Outcome:
-        nonlocal in_flight, most
+        nonlocal in_flight, most, calls
+        calls += 1
         in_flight += 1
         most = max(most, in_flight)
         await asyncio.sleep(0.01)
@@ -168,6 +170,7 @@ def test_run_all_asks_each_question_under_each_variant_within_the_bound() -> Non
     questions = [question(f"q{i}", ["A"]) for i in range(6)]
     chosen = [Variant("default"), parse_variant("k=2")]
     outcomes = asyncio.run(run_all(slow, questions, chosen, concurrency=2, progress=False))
+    assert calls == 2 * 7  # each variant's warm-up request, then every question
     assert [(o.variant, o.question_id) for o in outcomes] == [
         (v.name, q.id) for v in chosen for q in questions
     ]
