@@ -10,6 +10,7 @@ from constructs import Construct
 from model_config.schema import DeploymentConfig
 from stacks import constants
 from stacks.constructs.alarms import DeploymentAlarms
+from stacks.constructs.batch_api import BatchUnit
 from stacks.constructs.dashboard import DeploymentDashboard
 from stacks.constructs.lambda_web_adapter import web_adapter_frontend
 from stacks.constructs.metrics import ObservedDeployment, ObservedFunction
@@ -56,6 +57,10 @@ class ApiStack(cdk.Stack):
             streaming=self.streaming_function.alias,
             api=config.api,
         )
+        # OpenAI's Batch API, served by the /v1 (streaming) function: downloads can be large.
+        self.batch = BatchUnit(self, constants.BATCH, config=config, endpoint_name=endpoint_name)
+        self.batch.serve_from(self.streaming_function)
+        self.batch.add_routes(self.rag_api.openai_resource, self.rag_api.streaming_integration)
         observed = ObservedDeployment(
             config=config,
             rest_api=self.rag_api.rest_api,
@@ -80,6 +85,17 @@ class ApiStack(cdk.Stack):
                 True,
             ),
         ]
+        functions.append(
+            ObservedFunction(
+                "BatchLines",
+                "Batch lines",
+                self.batch.workflow.runner.function,
+                self.batch.workflow.runner.log_group,
+                True,
+                # A line waiting for a wake-up fails on purpose so Step Functions retries it.
+                alarm_on_errors=False,
+            )
+        )
         authorizer = self.rag_api.authorizer
         if authorizer is not None:
             functions.append(
@@ -108,6 +124,14 @@ class ApiStack(cdk.Stack):
             self,
             constants.OUTPUT_STREAMING_FUNCTION_NAME,
             value=self.streaming_function.function.function_name,
+        )
+        cdk.CfnOutput(
+            self, constants.OUTPUT_BATCH_BUCKET, value=self.batch.storage.bucket.bucket_name
+        )
+        cdk.CfnOutput(
+            self,
+            constants.OUTPUT_BATCH_STATE_MACHINE,
+            value=self.batch.state_machine.state_machine_arn,
         )
         if config.api.auth == "api_key":
             cdk.CfnOutput(self, constants.OUTPUT_API_KEY_ID, value=self.rag_api.api_key.key_id)

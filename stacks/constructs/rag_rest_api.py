@@ -15,6 +15,8 @@ from stacks.compliance import acknowledge
 from stacks.constructs.api_authorizer import ApiKeyAuthorizer
 from stacks.constructs.log_groups import owned_log_group
 
+# Request bodies API Gateway passes to the functions as bytes (base64 in the event).
+BINARY_MEDIA_TYPES = ["multipart/form-data"]
 # Not "v1": the OpenAI routes already start with /v1, and clients' base URL ends there.
 STAGE_NAME = "api"
 # Where API Gateway writes a stage's execution logs; it creates the group itself otherwise.
@@ -148,6 +150,8 @@ class RagRestApi(Construct):
             description="LLM Twin RAG API",
             # Regional: an edge-optimized API cuts a stream after 30 s without data.
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Multipart uploads (/v1/files) reach the app as bytes, not as text.
+            binary_media_types=BINARY_MEDIA_TYPES,
             default_method_options=self._method_options(api),
             # Preflights are answered here, without auth; the app adds the headers to answers.
             default_cors_preflight_options=self._cors(api),
@@ -263,6 +267,9 @@ class RagRestApi(Construct):
         )
         # Routes added under /v1 inherit its authorizer.
         openai = root.add_resource("v1", default_method_options=self._openai_method_options(api))
+        # For route families composed elsewhere (the Batch API).
+        self.openai_resource = openai
+        self.streaming_integration = streaming_integration
         openai.add_resource("chat").add_resource("completions").add_method(
             "POST",
             streaming_integration,

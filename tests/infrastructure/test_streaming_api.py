@@ -25,6 +25,18 @@ pytestmark = pytest.mark.xdist_group("cdk")
 Synth = Callable[..., Synthesized]
 LAYER_NAMES = {"arm64": "LambdaAdapterLayerArm64", "x86_64": "LambdaAdapterLayerX86"}
 STREAMING_URI_TAIL = "/response-streaming-invocations"
+# The Batch API's routes, streamed too (tests/infrastructure/test_batch_api.py).
+BATCH_ROUTES = {
+    ("POST", "/v1/files"),
+    ("GET", "/v1/files"),
+    ("GET", "/v1/files/{file_id}"),
+    ("DELETE", "/v1/files/{file_id}"),
+    ("GET", "/v1/files/{file_id}/content"),
+    ("POST", "/v1/batches"),
+    ("GET", "/v1/batches"),
+    ("GET", "/v1/batches/{batch_id}"),
+    ("POST", "/v1/batches/{batch_id}/cancel"),
+}
 
 
 @pytest.mark.parametrize("model", SHIPPED_MODELS)
@@ -38,7 +50,18 @@ def test_streaming_function_runs_the_app_under_the_web_adapter(synth: Synth, mod
     assert function["MemorySize"] == api.lambda_memory_mb
     assert function["Timeout"] == api.stream_timeout_s + DEADLINE_MARGIN_S
     assert function["TracingConfig"] == {"Mode": "Active"}
-    assert function["Environment"]["Variables"] == {
+    variables = dict(function["Environment"]["Variables"])
+    # The Batch API's store and state machine (tests/infrastructure/test_batch_api.py).
+    batch = {name for name in list(variables) if name.startswith("RAG_BATCH_")}
+    assert batch == {
+        "RAG_BATCH_BUCKET",
+        "RAG_BATCH_TABLE",
+        "RAG_BATCH_STATE_MACHINE_ARN",
+        "RAG_BATCH_RETENTION_DAYS",
+    }
+    for name in batch:
+        del variables[name]
+    assert variables == {
         **app_environment(result.config),
         "AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap",
         "AWS_LWA_INVOKE_MODE": "response_stream",
@@ -134,8 +157,12 @@ def test_openai_routes_stream_from_the_web_adapter_function(synth: Synth, model:
             ]
         },
     }
+    template_json = result.template_json(constants.API_STACK)
     methods = streamed_methods(result)
-    assert sorted(m["HttpMethod"] for m in methods.values()) == ["GET", "POST"]
+    chat_and_models = {
+        (m["HttpMethod"], resource_path(template_json, m["ResourceId"])) for m in methods.values()
+    } - BATCH_ROUTES
+    assert chat_and_models == {("POST", "/v1/chat/completions"), ("GET", "/v1/models")}
     for method in methods.values():
         assert method["Integration"] == stream_integration
         assert method["Integration"]["TimeoutInMillis"] <= STREAM_INTEGRATION_TIMEOUT_MAX_S * 1000
@@ -149,7 +176,12 @@ def test_openai_routes_stream_from_the_web_adapter_function(synth: Synth, model:
 def test_chat_completions_body_must_be_an_object_with_messages(synth: Synth) -> None:
     result = synth("twin-llama-3.1-8b")
     template = result.template_json(constants.API_STACK)
-    (post,) = [m for m in streamed_methods(result).values() if m["HttpMethod"] == "POST"]
+    (post,) = [
+        m
+        for m in streamed_methods(result).values()
+        if m["HttpMethod"] == "POST"
+        and resource_path(template, m["ResourceId"]) == "/v1/chat/completions"
+    ]
     model = template["Resources"][post["RequestModels"]["application/json"]["Ref"]]
     assert model["Properties"]["ContentType"] == "application/json"
     assert model["Properties"]["Schema"] == {

@@ -25,7 +25,7 @@ def build_batch_service(settings: Settings) -> BatchService:
     if not (settings.batch_bucket and settings.batch_table and settings.batch_state_machine_arn):
         raise ValueError("the Batch API is not configured")
     return BatchService(
-        AwsBatchStore(settings.batch_bucket, settings.batch_table),
+        AwsBatchStore(settings.batch_bucket, settings.batch_table, settings.batch_retention_days),
         StepFunctionsLauncher(settings.batch_state_machine_arn),
         max_file_bytes=MAX_INPUT_FILE_BYTES,
     )
