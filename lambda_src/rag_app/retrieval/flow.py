@@ -119,7 +119,7 @@ class RetrievalFlow:
         rankings = await self.steps.search(vectors, search_filter, plan, timings)
         if author is not None and author.filtered:
             if not any(rankings):
-                # The author wrote nothing close to the question: answer from everyone.
+                # No point of that author's (the store changed since the names were read).
                 fallbacks.append("self_query_no_hits")
                 author = AuthorChoice(author.name, None, filtered=False)
                 rankings = await self.steps.search(vectors, NO_FILTER, plan, timings)

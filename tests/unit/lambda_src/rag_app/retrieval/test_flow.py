@@ -246,3 +246,43 @@ def test_expansion_and_self_query_together_through_chat(fake_app: Callable[..., 
     assert body["retrieval"]["author"]["filtered"] is True
     assert {s["author_id"] for s in body["sources"]} == {AUTHOR_PAUL}
     assert {"expand", "self_query"} <= set(body["latency_ms"])
+
+
+def test_an_author_without_points_falls_back_to_an_open_search(
+    fake_app: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, fake, app = fake_app()
+    fake.replies[READ_AUTHOR] = "Grace Hopper"
+
+    async def stale_names(limit: int) -> list[str]:
+        return ["Grace Hopper", "Paul Iusztin"]
+
+    monkeypatch.setattr(app.state.pipeline.retrieval.steps.retriever, "author_names", stale_names)
+
+    body = rag(client, "What did Grace Hopper write about retrieval?", self_query=True)
+
+    assert body["retrieval"]["author"] == {
+        "name": "Grace Hopper",
+        "author_id": None,
+        "filtered": False,
+    }
+    assert body["retrieval"]["fallbacks"] == ["self_query_no_hits"]
+    assert len(body["retrieved"]) == 3
+
+
+def test_unreadable_authors_leave_the_search_open(
+    fake_app: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, fake, app = fake_app()
+    fake.replies[READ_AUTHOR] = "Paul Iusztin"
+
+    async def no_index(limit: int) -> list[str]:
+        raise UpstreamFailed("The vector store failed to search.")
+
+    monkeypatch.setattr(app.state.pipeline.retrieval.steps.retriever, "author_names", no_index)
+
+    body = rag(client, "What did Paul Iusztin write?", self_query=True)
+
+    assert body["retrieval"]["author"] is None
+    assert body["retrieval"]["fallbacks"] == ["self_query_authors_unavailable"]
+    assert len(body["retrieved"]) == 3
