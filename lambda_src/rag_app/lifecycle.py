@@ -15,15 +15,19 @@ import importlib
 import json
 import os
 import random
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Response
 
+from rag_app.errors import RagError
 from rag_app.log import logger
 from rag_app.main import create_app
 from rag_app.pipeline import RagPipeline
+from rag_app.services.retriever import QdrantStore
+from rag_app.settings import SettingsError
 
 # What the first request imports lazily (the clients' libraries and the pieces used of them);
 # the Qdrant secret is read through Powertools, which brings boto3.
@@ -42,6 +46,8 @@ REFUSING_URL = "http://127.0.0.1:9"
 SAGEMAKER_ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
 # Powertools' switch, read when metrics are flushed.
 METRICS_DISABLED_ENV = "POWERTOOLS_METRICS_DISABLED"
+# Lambda gives the after-restore hooks 10 s in all (SnapStartTimeoutException past that).
+STORE_OPEN_BUDGET_S = 5.0
 # The Web Adapter (v1.1.0+) POSTs to these paths before the snapshot and after a restore.
 BEFORE_CHECKPOINT_ENV = "AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH"
 AFTER_RESTORE_ENV = "AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH"
@@ -115,12 +121,35 @@ def before_snapshot(pipeline: RagPipeline, send: Send) -> None:
 
 
 def renew_after_restore(pipeline: RagPipeline) -> None:
-    """New random state and new clients: none may be shared with other restored environments."""
+    """New random state and new clients: none may be shared with other restored environments.
+
+    They are built here, before the first request, so that request finds them ready.
+    """
     random.seed()
     pipeline.runtime.reset()
-    pipeline.store.close()
     # Building the SageMaker clients reads this environment's credentials; no call is made.
     _ = pipeline.runtime.client, pipeline.runtime.stream_client
+    _reopen_store(pipeline.store)
+
+
+def _reopen_store(store: QdrantStore) -> None:
+    """A new Qdrant client (its own connections), within the restore hook's time if it can.
+
+    Opening may read the Qdrant secret over the network: past STORE_OPEN_BUDGET_S it goes on
+    in the background, and the first search waits for it.
+    """
+    store.close()
+    opener = threading.Thread(target=_open_store, args=(store,), name="store-reopen", daemon=True)
+    opener.start()
+    opener.join(STORE_OPEN_BUDGET_S)
+
+
+def _open_store(store: QdrantStore) -> None:
+    try:
+        _ = store.client
+    except (RagError, SettingsError) as err:
+        # Left closed: the first search opens it again and answers with this error.
+        logger.warning("the vector store did not open after the restore: %s", err)
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from mangum import Mangum
 
 from rag_app import lifecycle
+from rag_app.errors import UpstreamFailed
 from rag_app.lifecycle import (
     AFTER_RESTORE_ENV,
     BEFORE_CHECKPOINT_ENV,
@@ -109,6 +110,7 @@ def test_an_unexpected_answer_fails_the_priming(app: FastAPI) -> None:
 def test_restore_renews_random_state_and_clients(app: FastAPI) -> None:
     pipeline = app.state.pipeline
     before_clients = (pipeline.runtime.client, pipeline.runtime.stream_client)
+    before_store = pipeline.store.client
     random.seed(7)
     snapshot_state = random.getstate()
 
@@ -118,8 +120,27 @@ def test_restore_renews_random_state_and_clients(app: FastAPI) -> None:
     assert pipeline.runtime.opened
     renewed = (pipeline.runtime.client, pipeline.runtime.stream_client)
     assert all(new is not old for new, old in zip(renewed, before_clients, strict=True))
-    # The store's connections are not carried over: it reopens at its next search.
+    # The store gets a client of its own too, ready before the first request.
+    assert pipeline.store.opened
+    assert pipeline.store.client is not before_store
+
+
+def test_a_store_that_cannot_open_after_restore_is_left_to_the_first_search(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = app.state.pipeline
+
+    def refuse() -> None:
+        raise UpstreamFailed("The vector store could not be opened.", detail="refused")
+
+    monkeypatch.setattr(pipeline.store, "_open", refuse)
+
+    renew_after_restore(pipeline)
+
     assert not pipeline.store.opened
+    assert pipeline.runtime.opened
+    with pytest.raises(UpstreamFailed):
+        _ = pipeline.store.client
 
 
 def test_hooks_register_only_where_lambdas_runtime_provides_them(
