@@ -73,13 +73,25 @@ GPU_LOAD_GB_PER_S = 0.5
 ENGINE_START_S = 420
 STARTUP_SAFETY = 1.25
 MAX_STARTUP_S = 3600
+# SageMaker's own copy of S3 model data (llm.weights_s3_uri), before the container starts.
+S3_DOWNLOAD_MB_PER_S = 100
+# An S3 prefix of uncompressed model files: s3://bucket/key/prefix/ (SageMaker's S3Prefix).
+S3_PREFIX = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^/]+/)+$"
 
 
-def startup_timeout_for(weights_gb: float) -> int:
-    """Seconds an LLM copy with `weights_gb` of weights may need to pass its health check."""
-    download_s = weights_gb * 1000 / HUB_DOWNLOAD_MB_PER_S
+def startup_timeout_for(weights_gb: float, *, from_hub: bool = True) -> int:
+    """Seconds an LLM copy with `weights_gb` of weights may need to pass its health check.
+
+    `from_hub`: the engine downloads the weights itself during the check (no S3 model data).
+    """
+    download_s = weights_gb * 1000 / HUB_DOWNLOAD_MB_PER_S if from_hub else 0
     load_s = weights_gb / GPU_LOAD_GB_PER_S
     return math.ceil(STARTUP_SAFETY * (ENGINE_START_S + download_s + load_s))
+
+
+def s3_download_timeout_for(weights_gb: float) -> int:
+    """Seconds SageMaker may need to copy `weights_gb` of S3 model data onto the instance."""
+    return math.ceil(STARTUP_SAFETY * weights_gb * 1000 / S3_DOWNLOAD_MB_PER_S)
 
 
 def _rolling_batches(max_copies: int) -> int:
@@ -162,8 +174,13 @@ class LlmComponent(Compute):
     gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
     # Name of a Secrets Manager secret holding a Hugging Face token (gated models).
     hf_token_secret_name: str | None = None
-    # Size of the weights as pulled from the Hub; sizes startup_health_check_timeout_s.
+    # Size of the weights; sizes startup_health_check_timeout_s (and the S3 download's).
     weights_gb: Annotated[float, Field(gt=0)] | None = None
+    # Optional: an S3 prefix holding the weights uncompressed (as on the Hub). SageMaker copies
+    # them to /opt/ml/model before the container starts, within model_download_timeout_s, and
+    # the engine loads them from there: the health check then covers loading only. Unset: the
+    # engine pulls model_id from the Hub during the health check.
+    weights_s3_uri: Annotated[str, Field(pattern=S3_PREFIX)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -172,7 +189,8 @@ class LlmComponent(Compute):
         if isinstance(data, dict) and "startup_health_check_timeout_s" not in data:
             weights_gb = data.get("weights_gb")
             if isinstance(weights_gb, int | float) and weights_gb > 0:
-                needed = startup_timeout_for(weights_gb)
+                from_hub = not data.get("weights_s3_uri")
+                needed = startup_timeout_for(weights_gb, from_hub=from_hub)
                 startup_s = min(MAX_STARTUP_S, max(600, needed))
                 data = {**data, "startup_health_check_timeout_s": startup_s}
         return data
@@ -181,17 +199,28 @@ class LlmComponent(Compute):
     def _startup_covers_the_weights(self) -> LlmComponent:
         if self.weights_gb is None:
             return self
-        needed = startup_timeout_for(self.weights_gb)
+        from_hub = self.weights_s3_uri is None
+        needed = startup_timeout_for(self.weights_gb, from_hub=from_hub)
         if needed > MAX_STARTUP_S:
             raise ValueError(
-                f"llm.weights_gb ({self.weights_gb}) needs about {needed} s to download and "
-                f"load, beyond SageMaker's {MAX_STARTUP_S} s startup health check"
+                f"llm.weights_gb ({self.weights_gb}) needs about {needed} s to "
+                f"{'download and ' if from_hub else ''}load, beyond SageMaker's "
+                f"{MAX_STARTUP_S} s startup health check"
+                + ("; set llm.weights_s3_uri to have SageMaker copy them first" if from_hub else "")
             )
         if self.startup_health_check_timeout_s < needed:
+            where = "come from the Hub during" if from_hub else "load during"
             raise ValueError(
                 f"llm.startup_health_check_timeout_s ({self.startup_health_check_timeout_s}) "
-                f"is too short for llm.weights_gb ({self.weights_gb}): the weights come from "
-                f"the Hub during the health check; allow at least {needed}"
+                f"is too short for llm.weights_gb ({self.weights_gb}): the weights {where} "
+                f"the health check; allow at least {needed}"
+            )
+        copy_s = s3_download_timeout_for(self.weights_gb)
+        if not from_hub and self.model_download_timeout_s < copy_s:
+            raise ValueError(
+                f"llm.model_download_timeout_s ({self.model_download_timeout_s}) is too short "
+                f"to copy llm.weights_gb ({self.weights_gb}) from llm.weights_s3_uri; allow "
+                f"at least {copy_s}"
             )
         return self
 

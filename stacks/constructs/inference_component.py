@@ -36,6 +36,8 @@ class ComponentSpec:
     environment: dict[str, str]
     compute: Compute
     accelerators: int = 0
+    # S3 prefix SageMaker copies to /opt/ml/model before the container starts.
+    model_data_s3_uri: str | None = None
 
 
 class InferenceComponent(Construct):
@@ -61,7 +63,9 @@ class InferenceComponent(Construct):
             "Model",
             execution_role_arn=execution_role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=spec.image_uri, environment=spec.environment
+                image=spec.image_uri,
+                environment=spec.environment,
+                model_data_source=_model_data_source(spec.model_data_s3_uri),
             ),
         )
         # CreateModel checks the role can pull the image: on a first deploy the role's policy
@@ -181,3 +185,14 @@ class InferenceComponent(Construct):
         if self.wake_policy is None:
             raise ValueError(f"{self.name} does not scale to zero")
         alarm.add_alarm_action(cw_actions.ApplicationScalingAction(self.wake_policy))
+
+
+def _model_data_source(s3_uri: str | None) -> sagemaker.CfnModel.ModelDataSourceProperty | None:
+    """Uncompressed files under an S3 prefix, copied as they are (no model.tar.gz)."""
+    if s3_uri is None:
+        return None
+    return sagemaker.CfnModel.ModelDataSourceProperty(
+        s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+            s3_uri=s3_uri, s3_data_type="S3Prefix", compression_type="None"
+        )
+    )

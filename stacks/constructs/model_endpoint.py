@@ -26,6 +26,9 @@ VARIANT_NAME = "AllTraffic"
 ENDPOINT_LOGS = "/aws/sagemaker/Endpoints"
 COMPONENT_LOGS = "/aws/sagemaker/InferenceComponents"
 INSTANCE_SCALE_IN_STRATEGY = "IDLE_RELEASE"
+# Where SageMaker puts model data from S3, and the variable naming the model for each engine.
+SAGEMAKER_MODEL_DIR = "/opt/ml/model"
+MODEL_LOCATION_VARIABLES = {"vllm": "SM_VLLM_MODEL", "tgi": "HF_MODEL_ID"}
 METRIC_PUBLISH_FREQUENCY_S = 60
 
 
@@ -51,6 +54,7 @@ class ModelEndpoint(Construct):
             ],
             endpoint_name=names.endpoint,
             log_groups=list(self.log_groups.values()),
+            model_data_s3_uris=(config.llm.weights_s3_uri,) if config.llm.weights_s3_uri else (),
         )
         self.host_ami = self._host_ami(images, engine.image_key)
         endpoint_config = self._endpoint_config(config)
@@ -69,6 +73,7 @@ class ModelEndpoint(Construct):
                 environment=self._llm_environment(config),
                 compute=config.llm,
                 accelerators=config.llm.num_gpus,
+                model_data_s3_uri=config.llm.weights_s3_uri,
             ),
         )
         self.embedding_component = self._add_component(
@@ -200,6 +205,9 @@ class ModelEndpoint(Construct):
 
     def _llm_environment(self, config: DeploymentConfig) -> dict[str, str]:
         env = llm_environment(config.llm)
+        if config.llm.weights_s3_uri:
+            # SageMaker has copied the weights here: the engine loads them instead of the Hub's.
+            env[MODEL_LOCATION_VARIABLES[config.llm.engine]] = SAGEMAKER_MODEL_DIR
         if config.llm.hf_token_secret_name:
             # CloudFormation resolves this dynamic reference at deploy time: the token is
             # not in the template, but it is stored in the SageMaker Model's environment.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
 from model_config import DeploymentConfig, load_config
-from model_config.schema import startup_timeout_for
+from model_config.schema import LlmComponent, startup_timeout_for
 from stacks import constants
 from tests.infrastructure.conftest import SHIPPED_MODELS, Synthesized
 
@@ -318,3 +319,101 @@ def test_outputs_name_the_endpoint_and_components(synth: Synth, model: str) -> N
         template.has_output(
             constants.OUTPUT_RERANKER_COMPONENT, {"Value": names.reranker_component}
         )
+
+
+@pytest.mark.parametrize(
+    ("model", "variable"), [("qwen2.5-32b", "SM_VLLM_MODEL"), ("smollm2-1.7b", "HF_MODEL_ID")]
+)
+def test_weights_from_s3_are_copied_by_sagemaker_and_loaded_from_opt_ml_model(
+    synth: Synth, model: str, variable: str
+) -> None:
+    config = load_config(model)
+    llm = LlmComponent.model_validate(
+        {
+            **config.llm.model_dump(exclude={"startup_health_check_timeout_s"}),
+            "weights_s3_uri": "s3://my-models/qwen/2.5-32b/",
+        }
+    )
+    from_s3 = config.model_copy(update={"llm": llm})
+    result = synth(from_s3)
+    template = result.template(constants.INFERENCE_STACK)
+    # No Hub download inside the health check any more: only loading is timed there.
+    assert llm.startup_health_check_timeout_s == max(
+        600, startup_timeout_for(llm.weights_gb or 0, from_hub=False)
+    )
+    assert llm.startup_health_check_timeout_s < config.llm.startup_health_check_timeout_s
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "PrimaryContainer": Match.object_like(
+                {
+                    "ModelDataSource": {
+                        "S3DataSource": {
+                            "S3Uri": "s3://my-models/qwen/2.5-32b/",
+                            "S3DataType": "S3Prefix",
+                            "CompressionType": "None",
+                        }
+                    },
+                    "Environment": Match.object_like({variable: "/opt/ml/model"}),
+                }
+            )
+        },
+    )
+    # The embedding model still comes from the Hub.
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "PrimaryContainer": Match.object_like(
+                {
+                    "ModelDataSource": Match.absent(),
+                    "Environment": {"HF_MODEL_ID": config.embedding.model_id},
+                }
+            )
+        },
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "ReadModelData",
+                            "Action": "s3:GetObject",
+                            "Effect": "Allow",
+                            "Resource": {
+                                "Fn::Join": [
+                                    "",
+                                    [
+                                        "arn:",
+                                        {"Ref": "AWS::Partition"},
+                                        ":s3:::my-models/qwen/2.5-32b/*",
+                                    ],
+                                ]
+                            },
+                        },
+                        {
+                            "Sid": "ListModelData",
+                            "Action": "s3:ListBucket",
+                            "Effect": "Allow",
+                            "Resource": {
+                                "Fn::Join": [
+                                    "",
+                                    ["arn:", {"Ref": "AWS::Partition"}, ":s3:::my-models"],
+                                ]
+                            },
+                            "Condition": {"StringLike": {"s3:prefix": ["qwen/2.5-32b/*"]}},
+                        },
+                    ]
+                )
+            }
+        },
+    )
+    (nag,) = [p for p in result.nag_report["pluginReports"] if p["pluginName"] == "AwsSolutions"]
+    assert nag["violations"] == []
+
+
+def test_shipped_configs_pull_from_the_hub_without_s3_permissions(synth: Synth) -> None:
+    template = synth("twin-llama-3.1-8b").template_json(constants.INFERENCE_STACK)
+    assert "ModelDataSource" not in json.dumps(template)
+    assert "s3:GetObject" not in json.dumps(template)

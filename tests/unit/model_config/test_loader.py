@@ -139,7 +139,13 @@ def test_unknown_name_lists_the_available_configs() -> None:
             "llm.startup_health_check_timeout_s (900) is too short for llm.weights_gb (16.1)",
             "allow at least 968",
         ),
-        ({"llm__weights_gb": 150}, "llm.weights_gb (150.0)", "beyond SageMaker's 3600 s"),
+        ({"llm__weights_gb": 150}, "llm.weights_gb (150.0)", "set llm.weights_s3_uri"),
+        ({"llm__weights_s3_uri": "s3://models/twin"}, "llm.weights_s3_uri", "should match"),
+        (
+            {"llm__weights_s3_uri": "s3://models/twin/", "llm__model_download_timeout_s": 60},
+            "llm.model_download_timeout_s (60) is too short to copy llm.weights_gb (16.1)",
+            "allow at least 202",
+        ),
         (
             {"endpoint__instance_release_cooldown_min": 4},
             "endpoint.instance_release_cooldown_min",
@@ -292,3 +298,15 @@ def test_unset_startup_timeout_follows_the_weights_and_a_longer_one_stays(tmp_pa
     )
     write_config(tmp_path, "longer", llm__startup_health_check_timeout_s=3000)
     assert load_config("longer", config_dir=tmp_path).llm.startup_health_check_timeout_s == 3000
+
+
+def test_weights_from_s3_leave_only_loading_to_the_health_check(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        "hub",
+        llm__weights_gb=150,
+        llm__weights_s3_uri="s3://models/big/",
+        llm__model_download_timeout_s=1875,
+    )
+    llm = load_config("hub", config_dir=tmp_path).llm
+    assert llm.startup_health_check_timeout_s == startup_timeout_for(150, from_hub=False) < 3600
