@@ -37,9 +37,6 @@ READINESS_PATH = "/health"
 # paths these variables name.
 BEFORE_CHECKPOINT_PATH = "/_lifecycle/before-checkpoint"
 AFTER_RESTORE_PATH = "/_lifecycle/after-restore"
-# Bounds the readiness check at start and after restore (unbounded otherwise): a restore
-# must finish within Lambda's 10 s.
-READINESS_TIMEOUT_S = 8
 
 
 def layer_arn(architecture: str, region: str) -> str:
@@ -74,9 +71,13 @@ def web_adapter_frontend(scope: Construct, config: DeploymentConfig) -> Frontend
 
 
 def _snapstart_hooks() -> dict[str, str]:
-    """Prime the app before the snapshot and renew its clients after each restore."""
+    """Prime the app before the snapshot and renew its clients after each restore.
+
+    The readiness check stays unbounded (AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS unset): at
+    the snapshot's init the app may take seconds to import, and after a restore it is up at
+    once, within Lambda's 10 s restore limit either way.
+    """
     return {
         "AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH": BEFORE_CHECKPOINT_PATH,
         "AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH": AFTER_RESTORE_PATH,
-        "AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS": str(READINESS_TIMEOUT_S),
     }

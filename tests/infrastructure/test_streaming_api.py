@@ -68,10 +68,9 @@ def test_streaming_function_runs_the_app_under_the_web_adapter(synth: Synth, mod
         "AWS_LWA_PORT": "8080",
         "AWS_LWA_READINESS_CHECK_PATH": "/health",
         # SnapStart is on by default: the adapter primes the app before the snapshot and
-        # lets it renew its clients after a restore, within Lambda's 10 s restore limit.
+        # lets it renew its clients after a restore.
         "AWS_LWA_SNAPSTART_BEFORE_CHECKPOINT_PATH": "/_lifecycle/before-checkpoint",
         "AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH": "/_lifecycle/after-restore",
-        "AWS_LWA_READINESS_CHECK_TIMEOUT_SECONDS": "8",
     }
     # No Function URL: API Gateway calls InvokeWithResponseStream itself.
     assert not resources_of_type(result.template_json(constants.API_STACK), "AWS::Lambda::Url")
