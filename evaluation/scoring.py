@@ -53,12 +53,13 @@ def _score_answer(scores: Scores, question: Question, outcome: Outcome) -> None:
     if not question.answerable:
         scores.setdefault("declines_unanswerable", {})[question.id] = float(declined)
         return
-    scores.setdefault("false_decline", {})[question.id] = float(declined)
     cited = answers.cites_labelled([s.document_id for s in outcome.sources], question.relevant_ids)
     scores.setdefault("cites_labelled", {})[question.id] = float(cited)
     recall = answers.key_fact_recall(answer, question.key_facts)
     if recall is not None:
         scores.setdefault("key_fact_recall", {})[question.id] = recall
+    # "No information about the other dates" after the right number is an answer, not a decline.
+    scores.setdefault("false_decline", {})[question.id] = float(declined and not recall)
 
 
 def _score_retrieval_choices(scores: Scores, question_id: str, outcome: Outcome) -> None:

@@ -34,6 +34,13 @@ def test_every_metric_of_a_tiny_run() -> None:
     assert scores["latency_ms.embed"]["q1"] == 5.0
 
 
+def test_an_answer_that_states_a_key_fact_is_no_decline() -> None:
+    hedged = outcome("q2", ["B"], "It is 480; there is no information about other sizes.")
+    scores = score_variant(QUESTIONS, [hedged])
+    assert scores["false_decline"] == {"q2": 0.0}
+    assert scores["key_fact_recall"] == {"q2": 1.0}
+
+
 def test_retrieval_only_outcomes_have_no_answer_metrics() -> None:
     scores = score_variant(QUESTIONS, [outcome("q1", ["A"]), outcome("q3", ["C"])])
     assert "key_fact_recall" not in scores
