@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--retrieval-only", action="store_true", help="score retrieval only: no LLM generation"
     )
     parser.add_argument("--concurrency", type=int, default=2, help="requests in flight")
-    parser.add_argument("--max-tokens", type=int, default=160, help="answer length bound")
+    parser.add_argument("--max-tokens", type=int, default=96, help="answer length bound")
     parser.add_argument("--limit", type=int, help="only the first N questions")
     parser.add_argument(
         "--kind", action="append", default=[], help="only questions of this kind (repeatable)"
