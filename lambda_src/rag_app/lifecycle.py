@@ -84,6 +84,12 @@ def priming_requests(model_id: str) -> tuple[PrimingRequest, ...]:
             {"model": model_id, "messages": [question]},
             UPSTREAM_REFUSED,
         ),
+        PrimingRequest(
+            "POST",
+            "/v1/chat/completions",
+            {"model": model_id, "messages": [question], "stream": True},
+            UPSTREAM_REFUSED,
+        ),
     )
 
 

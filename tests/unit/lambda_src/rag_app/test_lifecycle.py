@@ -76,6 +76,7 @@ def test_priming_runs_every_route_through_mangum_and_calls_no_upstream(
         "POST /rag -> 502",
         "POST /v1/chat/completions -> 400",
         "POST /v1/chat/completions -> 502",
+        "POST /v1/chat/completions -> 502",  # streamed: refused before the first event
     ]
     assert real_upstream == []
     assert "qdrant_client.models" in sys.modules
