@@ -237,10 +237,10 @@ def test_web_adapter_app_has_no_hook_routes_without_snapstart(rag_env: dict[str,
 
 
 def test_priming_uses_the_deployed_model_id() -> None:
-    (chat,) = [
-        request
+    chats = [
+        request.body
         for request in lifecycle.priming_requests(MODEL_ID)
         if request.path == "/v1/chat/completions" and request.body and "model" in request.body
     ]
-    assert chat.body is not None
-    assert chat.body["model"] == MODEL_ID
+    assert [body.get("stream", False) for body in chats] == [False, True]
+    assert {body["model"] for body in chats} == {MODEL_ID}
