@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import openai
 
@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(1)
 
@@ -122,7 +122,15 @@ async def judge_all(
         api_key=os.environ.get(judging.JUDGE_KEY_ENV) or "none",
         max_retries=2,
     )
-    model = os.environ.get(judging.JUDGE_MODEL_ENV) or (await client.models.list()).data[0].id
+    model = os.environ.get(judging.JUDGE_MODEL_ENV)
+    if not model:
+        try:
+            listed = (await client.models.list()).data
+        except openai.APIError as err:
+            fail(f"the judge at ${judging.JUDGE_URL_ENV} cannot list its models: {err}")
+        if not listed:
+            fail(f"the judge lists no model: set ${judging.JUDGE_MODEL_ENV}")
+        model = listed[0].id
     judge = judging.Judge(client, model, judging.chunk_texts(args.corpus))
     by_id = {q.id: q for q in questions}
     gate = asyncio.Semaphore(args.concurrency)
