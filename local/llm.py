@@ -28,8 +28,9 @@ THREADS_ENV = "LOCAL_LLM_THREADS"
 SEED_ENV = "LOCAL_LLM_SEED"
 _seeds = random.Random(os.environ.get(SEED_ENV))
 # Prompt tokens evaluated between two looks at the cancellation: a hang-up during a long
-# prefill frees the model within one such batch (tens of ms per batch on this CPU model).
-PREFILL_BATCH = 32
+# prefill frees the model within one such batch (about a second on two free cores). Smaller
+# batches cost throughput when the cores are shared: bench/bench_prefill_batches.py.
+PREFILL_BATCH = 128
 
 
 def default_threads() -> int:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from local import openai_api
-from local.llm import PREFILL_BATCH, Cancel, Engine, LlamaEngine, Sampling
+from local import llm, openai_api
+from local.llm import Cancel, Engine, LlamaEngine, Sampling
 from local.settings import resolve_gguf
 from tests.integration.scripted import ScriptedEngine, sse_data
 
@@ -251,8 +251,12 @@ class CancelOnLook(Cancel):
         return super().is_set()
 
 
-def test_the_engine_looks_for_a_cancellation_between_prompt_batches(model: LlamaEngine) -> None:
-    prompt = model.tokenize("moth " * 80)  # several batches of PREFILL_BATCH tokens
+def test_the_engine_looks_for_a_cancellation_between_prompt_batches(
+    model: LlamaEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches small enough for several in this test's short context.
+    monkeypatch.setattr(llm, "PREFILL_BATCH", 16)
+    prompt = model.tokenize("moth " * 80)
     cancel = CancelOnLook(looks=3)
     cancel.stats = {}
 
@@ -263,7 +267,7 @@ def test_the_engine_looks_for_a_cancellation_between_prompt_batches(model: Llama
     assert cancel.seen is not None
     assert cancel.stats["cancelled"] == cancel.seen
     assert cancel.seen["phase"] == "prefill"
-    assert cancel.seen["prompt_tokens_done"] == 2 * PREFILL_BATCH
+    assert cancel.seen["prompt_tokens_done"] == 2 * 16
     assert cancel.seen["prompt_tokens"] == len(prompt)
 
 
