@@ -50,7 +50,7 @@ class Run:
     total_s: float
     llm_calls: int
     latency_ms: dict[str, float]
-    fallbacks: list[str]
+    retrieval: dict[str, Any]
 
 
 def free_port() -> int:
@@ -85,9 +85,7 @@ def ask(api: httpx.Client, model_id: str, question: str, options: dict[str, Any]
             if not first and (choices[0].get("delta") or {}).get("content"):
                 first = time.perf_counter() - started
     total = time.perf_counter() - started
-    return Run(
-        first or total, total, 0, report.get("latency_ms", {}), report["retrieval"]["fallbacks"]
-    )
+    return Run(first or total, total, 0, report.get("latency_ms", {}), report["retrieval"])
 
 
 def measure(engine: str, model: str) -> None:
@@ -154,12 +152,14 @@ def report(engine: str, runs: dict[str, list[Run]]) -> None:
         )
         calls = statistics.mean(r.llm_calls for r in variant)
         helper = statistics.median(helper_ms(r) for r in variant)
-        fallbacks = sum(bool(r.fallbacks) for r in variant)
+        fallbacks = sum(bool(r.retrieval["fallbacks"]) for r in variant)
         print(
             f"{name:<24} {ttft:>8.0f} {ttft_ratio:>7.2f}x {total:>9.0f} {total_ratio:>7.2f}x"
             f" {calls:>10.1f} {helper:>10.0f} {fallbacks:>6}/{len(variant)}"
         )
     both = runs["both"]
+    # What the retrieval chose for the first question, which names its author.
+    print(f"first question with both on: {json.dumps(both[0].retrieval)}")
     budget = [
         (p.first_s * 1000 + helper_ms(b)) * TARGET_MARGIN for b, p in zip(both, plain, strict=True)
     ]
