@@ -322,7 +322,9 @@ class Retrieval(Strict):
         "embedded_posts",
         "embedded_repositories",
     ]
-    top_k: Annotated[int, Field(ge=1, le=MAX_K)] = 3
+    # 5, not the reference's 3: on the evaluation set (README, Evaluating quality) 5 chunks found
+    # a labelled document for 8.6 points more questions and raised MRR, for 2 more chunks.
+    top_k: Annotated[int, Field(ge=1, le=MAX_K)] = 5
     # Secrets Manager secret with {"url": ..., "api_key": ...} for the Qdrant cluster.
     qdrant_secret_name: str = "llm-twin/qdrant"  # noqa: S105 - a name, not a value
     # Conservative estimate used to fit context into the LLM's input budget.
