@@ -141,7 +141,15 @@ class BatchRunner:
         return not self.stopping.is_set()
 
 
-async def serve(config: DeploymentConfig, store: Path, api_url: str) -> None:
+def announce_ready(ready_file: Path) -> None:
+    """The launcher waits for this file: from here on a Ctrl-C is a clean stop."""
+    ready_file.parent.mkdir(parents=True, exist_ok=True)
+    ready_file.touch()
+
+
+async def serve(
+    config: DeploymentConfig, store: Path, api_url: str, ready_file: Path | None = None
+) -> None:
     """Run batches until SIGTERM or SIGINT, then let lines in flight finish (up to DRAIN_S)."""
     service = BatchService(LocalBatchStore(store), PollingRunner(), max_file_bytes=0)
     limits = httpx.Limits(max_connections=config.batch_concurrency)
@@ -156,6 +164,8 @@ async def serve(config: DeploymentConfig, store: Path, api_url: str) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, runner.stopping.set)
+        if ready_file is not None:
+            announce_ready(ready_file)
         task = asyncio.create_task(runner.run_forever())
         await runner.stopping.wait()
         try:
@@ -170,9 +180,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model config name")
     parser.add_argument("--store", type=Path, required=True, help="the Batch API's folder")
     parser.add_argument("--api-url", required=True, help="the local RAG API")
+    parser.add_argument("--ready-file", type=Path, help="created once signals are handled")
     args = parser.parse_args(argv)
     set_prefix("batch")
-    asyncio.run(serve(load_config(args.model), args.store, args.api_url))
+    asyncio.run(serve(load_config(args.model), args.store, args.api_url, args.ready_file))
 
 
 if __name__ == "__main__":

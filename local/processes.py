@@ -121,7 +121,8 @@ def _child_environment(extra: dict[str, str], pythonpath: list[Path]) -> dict[st
 class Service:
     """One child process (`python -m module args`) and the URL that answers 200 once ready.
 
-    No URL: the process is ready once it runs (the batch runner serves no HTTP).
+    No URL: the process is ready once its `ready_file` exists (the batch runner serves no
+    HTTP, and writes the file once its signal handlers are in place).
     """
 
     name: str
@@ -129,6 +130,7 @@ class Service:
     args: list[str]
     env: dict[str, str]
     health_url: str | None
+    ready_file: Path | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -140,6 +142,8 @@ class Service:
         return [sys.executable, *lifeline, self.module, *self.args]
 
     def start(self, output: IO[bytes] | None) -> None:
+        if self.ready_file is not None:
+            self.ready_file.unlink(missing_ok=True)
         # Children stay in this process group: Ctrl-C, a closed terminal, and a supervisor's
         # SIGTERM or SIGKILL to the group reach them directly, even if this process cannot pass
         # them on. The command is this interpreter with fixed arguments, never user input.
@@ -158,7 +162,9 @@ class Service:
 
     def healthy(self) -> bool:
         if self.health_url is None:
-            return self.running
+            # A process still importing when a Ctrl-C arrives dies with a traceback; one that
+            # wrote its ready file handles the signal.
+            return self.running and (self.ready_file is None or self.ready_file.exists())
         try:
             return httpx.get(self.health_url, timeout=2.0).status_code == 200
         except httpx.HTTPError:
@@ -253,9 +259,12 @@ class LocalStack:
                 str(self.batch_path),
                 "--api-url",
                 ports.api_url,
+                "--ready-file",
+                str(self.batch_path / "runner.ready"),
             ],
             _child_environment({}, [REPO_ROOT, LAMBDA_SRC]),
             None,
+            ready_file=self.batch_path / "runner.ready",
         )
 
     def _output(self, path: Path | None) -> IO[bytes] | None:
