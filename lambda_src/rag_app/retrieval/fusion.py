@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from rag_app.services.retriever import Chunk
+from rag_app.services.retriever import Chunk, merge_hits
 
 # Cormack, Clarke & Buettcher (SIGIR 2009): score(d) = sum over rankings of 1 / (k + rank).
 RRF_K = 60
 
 
-def by_best_score(rankings: Iterable[Sequence[Chunk]]) -> list[Chunk]:
-    """Every chunk once, at its best score, best first."""
-    ranked = sorted(
-        (chunk for ranking in rankings for chunk in ranking),
-        key=lambda chunk: chunk.score,
-        reverse=True,
-    )
-    seen: set[tuple[str, ...]] = set()
-    unique = []
-    for chunk in ranked:
-        if chunk.dedup_key not in seen:
-            seen.add(chunk.dedup_key)
-            unique.append(chunk)
-    return unique
+# "Every chunk once, at its best score, best first" is what the retriever already does with
+# its collections' hits: one function for both.
+by_best_score = merge_hits
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Chunk]], k: int = RRF_K) -> list[Chunk]:

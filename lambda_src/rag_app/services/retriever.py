@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -181,7 +181,7 @@ class Retriever:
         return sorted({name for names in per_collection for name in names})
 
 
-def merge_hits(per_collection: Iterable[list[Chunk]]) -> list[Chunk]:
+def merge_hits(per_collection: Iterable[Sequence[Chunk]]) -> list[Chunk]:
     """All hits best first; of duplicates only the best-scored one stays."""
     ranked = sorted(
         (chunk for hits in per_collection for chunk in hits),
