@@ -54,7 +54,7 @@ class AwsBatchStore:
     def get_file(self, file_id: str) -> FileObject:
         item = self._get(f"file#{file_id}", META)
         if item is None:
-            raise NotFound(f"No such file: {file_id}.", param="file_id")
+            raise NotFound("file", file_id)
         return FileObject.model_validate_json(item["doc"]["S"])
 
     def list_files(self) -> list[FileObject]:
@@ -79,7 +79,7 @@ class AwsBatchStore:
     def get_batch(self, batch_id: str) -> Batch:
         item = self._get(f"batch#{batch_id}", META)
         if item is None:
-            raise NotFound(f"No such batch: {batch_id}.", param="batch_id")
+            raise NotFound("batch", batch_id)
         return _batch_of(item)
 
     def list_batches(self, after: str | None, limit: int) -> tuple[list[Batch], bool]:
@@ -96,7 +96,7 @@ class AwsBatchStore:
         for _ in range(MAX_UPDATE_ATTEMPTS):
             item = self._get(f"batch#{batch_id}", META)
             if item is None:
-                raise NotFound(f"No such batch: {batch_id}.", param="batch_id")
+                raise NotFound("batch", batch_id)
             changed = change(Batch.model_validate_json(item["doc"]["S"]))
             if changed is None:
                 return _batch_of(item)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag_app.errors import RagError
+from rag_app.errors import InvalidRequest, RagError
 
 
 class NotFound(RagError):
@@ -11,13 +11,16 @@ class NotFound(RagError):
     status = 404
     code = "not_found"
 
+    def __init__(self, kind: str, item_id: str) -> None:
+        # Both stores raise this; one wording keeps their answers identical.
+        super().__init__(f"No such {kind}: {item_id}.", param=f"{kind}_id")
 
-class InvalidBatchRequest(RagError):
-    """A file or batch request the API cannot accept (OpenAI answers these with 400)."""
 
+class InvalidBatchRequest(InvalidRequest):
+    """A file or batch request the API cannot accept."""
+
+    # OpenAI answers these with 400; InvalidRequest's 422 becomes 400 only on /v1 routes.
     status = 400
-    code = "invalid_request"
-    openai_code = "invalid_value"
 
 
 class BatchConflict(RagError):

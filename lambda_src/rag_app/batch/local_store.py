@@ -42,7 +42,7 @@ class LocalBatchStore:
         try:
             return FileObject.model_validate_json(path.read_bytes())
         except FileNotFoundError:
-            raise NotFound(f"No such file: {file_id}.", param="file_id") from None
+            raise NotFound("file", file_id) from None
 
     def list_files(self) -> list[FileObject]:
         found = [
@@ -125,13 +125,13 @@ class LocalBatchStore:
                 (self._batch_folder(batch_id) / "batch.json").read_bytes()
             )
         except FileNotFoundError:
-            raise NotFound(f"No such batch: {batch_id}.", param="batch_id") from None
+            raise NotFound("batch", batch_id) from None
 
     @contextmanager
     def _locked(self, batch_id: str) -> Iterator[None]:
         folder = self._batch_folder(batch_id)
         if not folder.is_dir():
-            raise NotFound(f"No such batch: {batch_id}.", param="batch_id")
+            raise NotFound("batch", batch_id)
         with (folder / ".lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -151,7 +151,7 @@ class LocalBatchStore:
 
 def _safe(item_id: str, kind: str) -> str:
     if not item_id or not set(item_id) <= SAFE_ID_CHARS:
-        raise NotFound(f"No such {kind}: {item_id}.", param=f"{kind}_id")
+        raise NotFound(kind, item_id)
     return item_id
 
 
