@@ -177,7 +177,9 @@ async def serve(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m local.batch_runner", description=__doc__)
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="model config name")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="model config name, or the path of a YAML config"
+    )
     parser.add_argument("--store", type=Path, required=True, help="the Batch API's folder")
     parser.add_argument("--api-url", required=True, help="the local RAG API")
     parser.add_argument("--ready-file", type=Path, help="created once signals are handled")

@@ -170,15 +170,29 @@ class LlmContainer:
 
     kind = "llm"
 
-    def __init__(self, engine: Engine, limits: tgi.Limits, dialect: str, served_model: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        limits: tgi.Limits,
+        dialect: str,
+        served_model: str,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
         self.engine = engine
         self.limits = limits
         self.dialect = dialect
         self.served_model = served_model
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+        self._owns_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+
+    def beside(self, limits: tgi.Limits, dialect: str, served_model: str) -> LlmContainer:
+        """Another component served by this one's model, on its thread (llama.cpp is not
+        thread-safe): local mode's stand-in for a separate helper model."""
+        return LlmContainer(self.engine, limits, dialect, served_model, self._executor)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._owns_executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def invoke(self, body: bytes, cancel: threading.Event) -> ContainerResponse:
         stats: dict[str, Any] = {}

@@ -43,20 +43,30 @@ def build_runtime(
     with step(
         f"Loading LLM {path.name} behind {engine_name}'s contract (stands in for {config.llm.model_id})"
     ):
-        # The context holds exactly what TGI would admit: input plus new tokens.
-        engine = LlamaEngine(path, n_ctx=limits.max_total_tokens, n_threads=n_threads)
-    if engine.n_ctx_train < limits.max_total_tokens:
+        # The context holds exactly what TGI would admit: input plus new tokens (of the
+        # larger component, when the same model also stands in for the helper).
+        n_ctx = max(c.max_total_tokens for c in config.gpu_components.values())
+        engine = LlamaEngine(path, n_ctx=n_ctx, n_threads=n_threads)
+    if engine.n_ctx_train < n_ctx:
         say(
             f"warning: {path.name} was trained on {engine.n_ctx_train} tokens of context, "
-            f"less than the config's max_total_tokens ({limits.max_total_tokens})"
+            f"less than the config's max_total_tokens ({n_ctx})"
         )
     with step("Loading embedding model all-MiniLM-L6-v2"):
         # One torch thread: the LLM owns the cores, and a query embedding is tiny.
         embedder = Embedder(num_threads=1)
+    llm = LlmContainer(engine, limits, config.llm.engine, config.llm.model_id)
     components: dict[str, Container] = {
-        names.llm_component: LlmContainer(engine, limits, config.llm.engine, config.llm.model_id),
+        names.llm_component: llm,
         names.embedding_component: TeiContainer(embedder),
     }
+    if config.helper is not None and names.helper_component:
+        # The same local model stands in for the helper, in the helper's contract and limits.
+        helper = config.helper
+        helper_limits = tgi.Limits(helper.max_input_tokens, helper.max_total_tokens)
+        components[names.helper_component] = llm.beside(
+            helper_limits, helper.engine, helper.model_id
+        )
     return Runtime(endpoint=names.endpoint, components=components)
 
 
@@ -74,7 +84,9 @@ def _check_port_free(host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m local.endpoint", description=__doc__)
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="model config name")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="model config name, or the path of a YAML config"
+    )
     parser.add_argument("--gguf", help="GGUF file to serve (default: $LOCAL_LLM_GGUF or SmolLM2)")
     parser.add_argument("--host", default=HOST)
     parser.add_argument("--port", type=int, default=ENDPOINT_PORT)

@@ -120,7 +120,9 @@ def load_sample_corpus_if_empty(qdrant_path: Path, collections: list[str]) -> di
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m local.ingest", description=__doc__)
     parser.add_argument("--source", type=Path, default=SAMPLE_CORPUS, help="folder of documents")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="model config name")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="model config name, or the path of a YAML config"
+    )
     parser.add_argument("--qdrant-path", help="store folder (default: .local/qdrant)")
     args = parser.parse_args(argv)
     try:

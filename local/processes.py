@@ -214,6 +214,9 @@ class LocalStack:
     api_overrides: dict[str, str] | None = None
     # The Batch API's files and batches (default: beside the Qdrant folder).
     batch_path: Path | None = None
+    # What the children load with --model: a config name, or the path of a config file of
+    # one's own (default: the config's name, a shipped config).
+    model: str | None = None
     endpoint: Service = field(init=False)
     api: Service = field(init=False)
     batch_runner: Service = field(init=False)
@@ -221,8 +224,9 @@ class LocalStack:
 
     def __post_init__(self) -> None:
         ports = self.ports
+        model = self.model or self.config.name
         endpoint_args = [
-            "--model", self.config.name, "--host", ports.host, "--port", str(ports.endpoint),
+            "--model", model, "--host", ports.host, "--port", str(ports.endpoint),
         ]  # fmt: skip
         if self.gguf is not None:
             endpoint_args += ["--gguf", str(self.gguf)]
@@ -254,7 +258,7 @@ class LocalStack:
             "local.batch_runner",
             [
                 "--model",
-                self.config.name,
+                model,
                 "--store",
                 str(self.batch_path),
                 "--api-url",

@@ -34,7 +34,9 @@ ENDPOINT_PORT_ENV = "LOCAL_ENDPOINT_PORT"
 def parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     """The options `run` and `demo` share."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="model config name")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help="model config name, or the path of a YAML config"
+    )
     parser.add_argument("--gguf", type=Path, help="GGUF file (default: $LOCAL_LLM_GGUF or SmolLM2)")
     parser.add_argument("--qdrant-path", help="embedded Qdrant folder (default: .local/qdrant)")
     # argparse converts a string default with `type`, so a bad variable is a usage error.
@@ -66,6 +68,11 @@ def prepare(args: argparse.Namespace) -> tuple[DeploymentConfig, Path, Path]:
     )
     if notice := reranker_notice(config):
         say(notice)
+    if config.helper is not None:
+        say(
+            f"helper component {config.names.helper_component}: the same local LLM stands in "
+            f"for {config.helper.model_id}, behind {config.helper.engine}'s contract"
+        )
     return config, gguf, resolve_qdrant_path(args.qdrant_path)
 
 
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
             fail(str(err))
         say("Qdrant store " + ", ".join(f"{name}: {n} points" for name, n in counts.items()))
         ports = Ports(endpoint=args.endpoint_port, api=args.port)
-        stack = LocalStack(config, qdrant_path, ports, gguf)
+        stack = LocalStack(config, qdrant_path, ports, gguf, model=args.model)
         start(stack)
         say(ready_message(ports, config))
         while (dead := stack.exited()) is None:

@@ -23,7 +23,15 @@ def available_models(config_dir: Path = CONFIG_DIR) -> list[str]:
 
 
 def load_config(name: str = DEFAULT_MODEL, config_dir: Path = CONFIG_DIR) -> DeploymentConfig:
-    """Load `<name>.yaml` and validate it, or fail with a message a user can act on."""
+    """Load `<name>.yaml` and validate it, or fail with a message a user can act on.
+
+    `name` may instead be the path of a YAML file of your own (ending in .yaml or .yml).
+    """
+    if name.endswith((".yaml", ".yml")):
+        own = Path(name).expanduser()
+        if not own.is_file():
+            raise ConfigError(f"model config file {name} not found")
+        return parse_config_file(own)
     path = config_dir / f"{name}.yaml"
     if not path.is_file():
         known = ", ".join(available_models(config_dir)) or "none"

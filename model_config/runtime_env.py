@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from model_config.schema import DeploymentConfig
+from model_config.schema import DeploymentConfig, HelperComponent
 
 
 def rag_environment(config: DeploymentConfig) -> dict[str, str]:
@@ -49,6 +49,20 @@ def rag_environment(config: DeploymentConfig) -> dict[str, str]:
         env["RAG_SELF_QUERY_PROMPT"] = config.retrieval.self_query_prompt
     if names.reranker_component:
         env["RAG_RERANKER_COMPONENT"] = names.reranker_component
+    if config.helper is not None and names.helper_component:
+        env["RAG_HELPER"] = json.dumps(helper_model(config.helper, names.helper_component))
     if config.api.cors_origins:
         env["RAG_CORS_ORIGINS"] = json.dumps(config.api.cors_origins)
     return env
+
+
+def helper_model(helper: HelperComponent, component: str) -> dict[str, object]:
+    """What the app needs to call the helper component (its settings.HelperModel)."""
+    return {
+        "component": component,
+        "engine": helper.engine,
+        "prompt_format": helper.prompt_format,
+        "max_input_tokens": helper.max_input_tokens,
+        "max_new_tokens": helper.max_total_tokens - helper.max_input_tokens,
+        "stop": helper.stop,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import string
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -159,6 +159,9 @@ class Compute(Strict):
 class LlmComponent(Compute):
     """The serving engine (vLLM or TGI) running the fine-tuned LLM."""
 
+    # The config section, for error messages.
+    ROLE: ClassVar[str] = "llm"
+
     model_id: Annotated[str, Field(pattern=HF_MODEL_ID)]
     engine: Engine = "vllm"
     # None: the engine's version in DEFAULT_ENGINE_VERSIONS.
@@ -199,28 +202,30 @@ class LlmComponent(Compute):
     def _startup_covers_the_weights(self) -> LlmComponent:
         if self.weights_gb is None:
             return self
+        role = self.ROLE
         from_hub = self.weights_s3_uri is None
         needed = startup_timeout_for(self.weights_gb, from_hub=from_hub)
         if needed > MAX_STARTUP_S:
+            hint = f"; set {role}.weights_s3_uri to have SageMaker copy them first"
             raise ValueError(
-                f"llm.weights_gb ({self.weights_gb}) needs about {needed} s to "
+                f"{role}.weights_gb ({self.weights_gb}) needs about {needed} s to "
                 f"{'download and ' if from_hub else ''}load, beyond SageMaker's "
-                f"{MAX_STARTUP_S} s startup health check"
-                + ("; set llm.weights_s3_uri to have SageMaker copy them first" if from_hub else "")
+                f"{MAX_STARTUP_S} s startup health check" + (hint if from_hub else "")
             )
         if self.startup_health_check_timeout_s < needed:
             where = "come from the Hub during" if from_hub else "load during"
             raise ValueError(
-                f"llm.startup_health_check_timeout_s ({self.startup_health_check_timeout_s}) "
-                f"is too short for llm.weights_gb ({self.weights_gb}): the weights {where} "
-                f"the health check; allow at least {needed}"
+                f"{role}.startup_health_check_timeout_s "
+                f"({self.startup_health_check_timeout_s}) is too short for {role}.weights_gb "
+                f"({self.weights_gb}): the weights {where} the health check; allow at least "
+                f"{needed}"
             )
         copy_s = s3_download_timeout_for(self.weights_gb)
         if not from_hub and self.model_download_timeout_s < copy_s:
             raise ValueError(
-                f"llm.model_download_timeout_s ({self.model_download_timeout_s}) is too short "
-                f"to copy llm.weights_gb ({self.weights_gb}) from llm.weights_s3_uri; allow "
-                f"at least {copy_s}"
+                f"{role}.model_download_timeout_s ({self.model_download_timeout_s}) is too "
+                f"short to copy {role}.weights_gb ({self.weights_gb}) from "
+                f"{role}.weights_s3_uri; allow at least {copy_s}"
             )
         return self
 
@@ -253,6 +258,21 @@ class LlmComponent(Compute):
                 f"quantize {self.quantize!r} is not supported by {self.engine}; use one of {known}"
             )
         return self
+
+
+class HelperComponent(LlmComponent):
+    """An optional small instruct model for the helper calls (query expansion, self-query).
+
+    Its own GPU(s) and copies: helper calls stop queueing behind answers on the LLM, at the
+    price of a GPU that bills while a copy is up.
+    """
+
+    ROLE: ClassVar[str] = "helper"
+    # chat: the engine applies the model's own chat template (what an instruct model wants);
+    # template: the helper prompt goes as plain text, for a model without one.
+    prompt_format: Literal["template", "chat"] = "chat"
+    # Stop sequences of the helper's answers (at most 4, the engines' common limit).
+    stop: Annotated[list[str], Field(max_length=4)] = []
 
 
 class TeiComponent(Compute):
@@ -496,11 +516,17 @@ class ResourceNames(Strict):
     llm_component: str
     embedding_component: str
     reranker_component: str | None
+    helper_component: str | None = None
 
     @property
     def component_names(self) -> list[str]:
         """Every inference component on the endpoint, LLM first."""
-        found = [self.llm_component, self.embedding_component, self.reranker_component]
+        found = [
+            self.llm_component,
+            self.embedding_component,
+            self.reranker_component,
+            self.helper_component,
+        ]
         return [name for name in found if name]
 
 
@@ -513,6 +539,8 @@ class DeploymentConfig(Strict):
     llm: LlmComponent
     embedding: TeiComponent = TeiComponent(model_id="sentence-transformers/all-MiniLM-L6-v2")
     reranker: TeiComponent | None = None
+    # Answers the helper calls instead of the LLM component (README, Advanced RAG).
+    helper: HelperComponent | None = None
     generation: Generation = Generation()
     # template: our template filled and sent as a completion; chat: messages, and the engine
     # applies the model's own chat template.
@@ -545,6 +573,7 @@ class DeploymentConfig(Strict):
             llm_component=f"{prefix}-llm",
             embedding_component=f"{prefix}-embedding",
             reranker_component=f"{prefix}-reranker" if self.reranker else None,
+            helper_component=f"{prefix}-helper" if self.helper else None,
         )
 
     @property
@@ -553,6 +582,16 @@ class DeploymentConfig(Strict):
         found: dict[str, Compute] = {"llm": self.llm, "embedding": self.embedding}
         if self.reranker is not None:
             found["reranker"] = self.reranker
+        if self.helper is not None:
+            found["helper"] = self.helper
+        return found
+
+    @property
+    def gpu_components(self) -> dict[str, LlmComponent]:
+        """The components that take whole GPUs, keyed by their role."""
+        found = {"llm": self.llm}
+        if self.helper is not None:
+            found["helper"] = self.helper
         return found
 
     @model_validator(mode="after")
@@ -571,36 +610,61 @@ class DeploymentConfig(Strict):
 
     def _check_copies_fit_instances(self) -> None:
         spec = INSTANCES[self.endpoint.instance_type]
-        gpus_needed = self.llm.scaling.max_copies * self.llm.num_gpus
         gpus_available = self.endpoint.max_instances * spec.gpus
-        if gpus_needed > gpus_available:
+        needed = {
+            role: component.scaling.max_copies * component.num_gpus
+            for role, component in self.gpu_components.items()
+        }
+        if sum(needed.values()) > gpus_available:
+            parts = " + ".join(
+                f"{role}.scaling.max_copies ({self.gpu_components[role].scaling.max_copies}) "
+                f"x {role}.num_gpus ({self.gpu_components[role].num_gpus})"
+                for role in needed
+            )
             raise ValueError(
-                f"llm.scaling.max_copies ({self.llm.scaling.max_copies}) needs {gpus_needed} "
-                f"GPUs but endpoint.max_instances ({self.endpoint.max_instances}) "
-                f"x {self.endpoint.instance_type} offers {gpus_available}"
+                f"{parts} needs {sum(needed.values())} GPUs but endpoint.max_instances "
+                f"({self.endpoint.max_instances}) x {self.endpoint.instance_type} offers "
+                f"{gpus_available}"
             )
 
     def _check_gpus(self) -> None:
         spec = INSTANCES[self.endpoint.instance_type]
-        if self.llm.num_gpus > spec.gpus:
-            raise ValueError(
-                f"llm.num_gpus ({self.llm.num_gpus}) is more than the "
-                f"{spec.gpus} GPU(s) of {self.endpoint.instance_type}"
-            )
+        for role, component in self.gpu_components.items():
+            if component.num_gpus > spec.gpus:
+                raise ValueError(
+                    f"{role}.num_gpus ({component.num_gpus}) is more than the "
+                    f"{spec.gpus} GPU(s) of {self.endpoint.instance_type}"
+                )
 
     def _check_one_copy_each_fits(self) -> None:
-        # SageMaker must place one copy of every component on a single instance.
+        # SageMaker must place one copy of every component. The LLM and the helper share an
+        # instance only when their GPUs fit one together; otherwise each sits with the CPU ones.
         spec = INSTANCES[self.endpoint.instance_type]
-        cores = sum(c.cpu_cores for c in self.components.values())
-        memory = sum(c.memory_mb for c in self.components.values())
+        gpu_roles = list(self.gpu_components)
+        cpu_roles = [role for role in self.components if role not in self.gpu_components]
+        gpus = sum(component.num_gpus for component in self.gpu_components.values())
+        groups = (
+            [gpu_roles + cpu_roles]
+            if gpus <= spec.gpus
+            else [[role, *cpu_roles] for role in gpu_roles]
+        )
+        for group in groups:
+            self._check_instance_holds(group)
+
+    def _check_instance_holds(self, roles: list[str]) -> None:
+        spec = INSTANCES[self.endpoint.instance_type]
+        placed = [self.components[role] for role in roles]
+        cores = sum(component.cpu_cores for component in placed)
+        memory = sum(component.memory_mb for component in placed)
+        which = f" ({', '.join(roles)})" if "helper" in self.components else ""
         if cores > spec.usable_vcpus:
             raise ValueError(
-                f"components' cpu_cores add up to {cores}, more than the "
+                f"components' cpu_cores{which} add up to {cores}, more than the "
                 f"{spec.usable_vcpus} usable on {self.endpoint.instance_type}"
             )
         if memory > spec.usable_memory_mb:
             raise ValueError(
-                f"components' memory_mb add up to {memory}, more than the "
+                f"components' memory_mb{which} add up to {memory}, more than the "
                 f"{spec.usable_memory_mb} usable on {self.endpoint.instance_type}"
             )
 

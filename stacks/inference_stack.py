@@ -31,3 +31,7 @@ class InferenceStack(cdk.Stack):
             cdk.CfnOutput(
                 self, constants.OUTPUT_RERANKER_COMPONENT, value=endpoint.reranker_component.name
             )
+        if endpoint.helper_component:
+            cdk.CfnOutput(
+                self, constants.OUTPUT_HELPER_COMPONENT, value=endpoint.helper_component.name
+            )

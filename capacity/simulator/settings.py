@@ -121,10 +121,12 @@ class Deployment:
     @classmethod
     def from_config(cls, config: DeploymentConfig) -> Deployment:
         spec = INSTANCES[config.endpoint.instance_type]
+        gpus = {role: component.num_gpus for role, component in config.gpu_components.items()}
         gatekeepers = tuple(
             Gatekeeper(
                 role=role,
-                shape=CopyShape(0, component.cpu_cores, component.memory_mb),
+                # The helper takes whole GPUs like the LLM; TEI components none.
+                shape=CopyShape(gpus.get(role, 0), component.cpu_cores, component.memory_mb),
                 copies=max(component.scaling.min_copies, 1),
                 can_sleep=component.scaling.min_copies == 0,
             )

@@ -119,7 +119,8 @@ class RagPipeline:
             chars_per_token=settings.chars_per_token,
         )
         self.generator = Generator(runtime, settings.llm_component, settings.llm_engine)
-        self.retrieval = RetrievalFlow(settings, steps, HelperLlm(self.generator, settings))
+        helper = HelperLlm.for_settings(settings, runtime, self.generator)
+        self.retrieval = RetrievalFlow(settings, steps, helper)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RagPipeline:

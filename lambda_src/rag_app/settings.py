@@ -7,6 +7,8 @@ import string
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -32,6 +34,20 @@ BATCH_AWS_FIELDS = ("batch_bucket", "batch_table", "batch_state_machine_arn")
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 # NoDecode: the JSON lists are parsed by our own validator so a bad value gets a clear message.
 JsonStrList = Annotated[list[str], NoDecode]
+
+
+class HelperModel(BaseModel):
+    """A separate inference component that answers the helper calls (RAG_HELPER, as JSON)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    component: NonEmptyStr
+    engine: Literal["vllm", "tgi"]
+    prompt_format: Literal["template", "chat"] = "chat"
+    max_input_tokens: Annotated[int, Field(gt=0)]
+    # Room for new tokens after the longest input (max_total_tokens - max_input_tokens).
+    max_new_tokens: Annotated[int, Field(gt=0)]
+    stop: list[str] = []
 
 
 class SettingsError(ValueError):
@@ -83,6 +99,8 @@ class Settings(BaseSettings):
     # The helper prompts (None: the app's own, see retrieval/expansion.py and self_query.py).
     query_expansion_prompt: NonEmptyStr | None = None
     self_query_prompt: NonEmptyStr | None = None
+    # A separate small model for the helper calls; None: the LLM component answers them.
+    helper: Annotated[HelperModel | None, NoDecode] = None
     # Each helper call's time budget; the request's own deadline still bounds it.
     helper_timeout_s: Annotated[float, Field(gt=0, le=MAX_REQUEST_TIMEOUT_S)] = 5.0
     # API Gateway gives up at 29 s: the app must answer before that.
@@ -142,6 +160,18 @@ class Settings(BaseSettings):
                 raise ValueError('not a JSON list of strings, e.g. ["a", "b"]') from None
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise ValueError('not a JSON list of strings, e.g. ["a", "b"]')
+        return value
+
+    @field_validator("helper", mode="before")
+    @classmethod
+    def _parse_json_object(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError('not a JSON object, e.g. {"component": ..., ...}') from None
         return value
 
     @field_validator("collections")
@@ -239,10 +269,12 @@ def describe_errors(err: ValidationError) -> str:
     for error in err.errors(include_input=False, include_url=False):
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["loc"]:
-            field = str(error["loc"][0])
+            field, *inside = (str(part) for part in error["loc"])
             if error["type"] == "missing":
                 message = "required but not set"
-            problems.append(f"{env_name(field)}: {message}")
+            # A field of a JSON value (RAG_HELPER's "engine"): name it too.
+            where = f" {'.'.join(inside)}" if inside else ""
+            problems.append(f"{env_name(field)}{where}: {message}")
         else:
             problems.append(message)
     return "invalid RAG app settings: " + "; ".join(problems)

@@ -173,7 +173,9 @@ class DeploymentDashboard(Construct):
 
     def _endpoint_widgets(self, observed: ObservedDeployment) -> list[cloudwatch.IWidget]:
         components = observed.components
-        llm = observed.config.names.llm_component
+        names = observed.config.names
+        # The components on GPUs: the LLM, and the helper when there is one.
+        gpu_components = [c for c in (names.llm_component, names.helper_component) if c]
         return [
             cloudwatch.GraphWidget(
                 title="Endpoint invocations and errors",
@@ -209,7 +211,8 @@ class DeploymentDashboard(Construct):
                 title="LLM GPU and memory utilization (%)",
                 width=WIDTH,
                 left=[
-                    observed.component_utilization(llm, name)
+                    observed.component_utilization(c, name)
+                    for c in gpu_components
                     for name in ("GPUUtilizationNormalized", "GPUMemoryUtilizationNormalized")
                 ],
                 right=[

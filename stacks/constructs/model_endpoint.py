@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from model_config.schema import DeploymentConfig
-from stacks.constructs.container_images import ContainerImages
+from model_config.schema import DeploymentConfig, LlmComponent
+from stacks.constructs.container_images import ContainerImages, ImageRequest
 from stacks.constructs.execution_role import EndpointExecutionRole
 from stacks.constructs.inference_component import ComponentSpec, InferenceComponent
 from stacks.constructs.log_groups import owned_log_group
@@ -39,24 +41,25 @@ class ModelEndpoint(Construct):
         super().__init__(scope, construct_id)
         names = config.names
         self.endpoint_name = names.endpoint
-        engine = ENGINES[config.llm.engine]
+        engine_images = engine_image_requests(config)
         images = ContainerImages(
-            self, "Images", [engine.image(config.llm), tei_image(config.embedding)]
+            self, "Images", [*dict.fromkeys(engine_images.values()), tei_image(config.embedding)]
         )
         self.log_groups = self._log_groups(config)
+        gpu_components = config.gpu_components.values()
         self.execution_role = EndpointExecutionRole(
             self,
             "ExecutionRole",
             # Only the repositories of the images this config runs.
             repository_arns=[
-                images.repository_arn(engine.image_key),
+                *(images.repository_arn(key) for key in _keys(engine_images)),
                 images.repository_arn(TEI_KEY),
             ],
             endpoint_name=names.endpoint,
             log_groups=list(self.log_groups.values()),
-            model_data_s3_uris=(config.llm.weights_s3_uri,) if config.llm.weights_s3_uri else (),
+            model_data_s3_uris=tuple(c.weights_s3_uri for c in gpu_components if c.weights_s3_uri),
         )
-        self.host_ami = self._host_ami(images, engine.image_key)
+        self.host_ami = self._host_ami(images, _keys(engine_images))
         endpoint_config = self._endpoint_config(config)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -67,13 +70,8 @@ class ModelEndpoint(Construct):
         self._scale_to_zero = config.endpoint.scale_to_zero
         self.llm_component = self._add_component(
             "LlmComponent",
-            ComponentSpec(
-                name=names.llm_component,
-                image_uri=images.uri(engine.image_key),
-                environment=self._llm_environment(config),
-                compute=config.llm,
-                accelerators=config.llm.num_gpus,
-                model_data_s3_uri=config.llm.weights_s3_uri,
+            self._engine_spec(
+                names.llm_component, images.uri(engine_images["llm"].key), config.llm, "HfToken"
             ),
         )
         self.embedding_component = self._add_component(
@@ -96,12 +94,28 @@ class ModelEndpoint(Construct):
                     compute=config.reranker,
                 ),
             )
+        self.helper_component: InferenceComponent | None = None
+        if config.helper is not None and names.helper_component:
+            self.helper_component = self._add_component(
+                "HelperComponent",
+                self._engine_spec(
+                    names.helper_component,
+                    images.uri(engine_images["helper"].key),
+                    config.helper,
+                    "HelperHfToken",
+                ),
+            )
         if self._scale_to_zero:
             self._wake_together()
 
     @property
     def components(self) -> list[InferenceComponent]:
-        found = [self.llm_component, self.embedding_component, self.reranker_component]
+        found = [
+            self.llm_component,
+            self.embedding_component,
+            self.reranker_component,
+            self.helper_component,
+        ]
         return [component for component in found if component is not None]
 
     def _log_groups(self, config: DeploymentConfig) -> dict[str, logs.LogGroup]:
@@ -113,6 +127,8 @@ class ModelEndpoint(Construct):
         }
         if names.reranker_component:
             group_names["RerankerComponentLogs"] = f"{COMPONENT_LOGS}/{names.reranker_component}"
+        if names.helper_component:
+            group_names["HelperComponentLogs"] = f"{COMPONENT_LOGS}/{names.helper_component}"
         return {
             construct_id: owned_log_group(
                 self,
@@ -124,11 +140,20 @@ class ModelEndpoint(Construct):
         }
 
     @staticmethod
-    def _host_ami(images: ContainerImages, llm_image_key: str) -> str:
-        cuda = images.cuda_major(llm_image_key)
-        if cuda not in HOST_AMI_BY_CUDA_MAJOR:
-            raise ValueError(f"no SageMaker host image known for a CUDA {cuda} LLM image")
-        return HOST_AMI_BY_CUDA_MAJOR[cuda]
+    def _host_ami(images: ContainerImages, engine_image_keys: list[str]) -> str:
+        """The one host image whose NVIDIA driver runs every engine image (LLM and helper)."""
+        amis = set()
+        for key in engine_image_keys:
+            cuda = images.cuda_major(key)
+            if cuda not in HOST_AMI_BY_CUDA_MAJOR:
+                raise ValueError(f"no SageMaker host image known for a CUDA {cuda} image ({key})")
+            amis.add(HOST_AMI_BY_CUDA_MAJOR[cuda])
+        if len(amis) > 1:
+            raise ValueError(
+                "the LLM and helper engine images need different host images "
+                f"({', '.join(sorted(amis))}): choose engine versions built for one CUDA major"
+            )
+        return amis.pop()
 
     def _add_component(self, construct_id: str, spec: ComponentSpec) -> InferenceComponent:
         return InferenceComponent(
@@ -203,16 +228,42 @@ class ModelEndpoint(Construct):
         endpoint_config.node.add_dependency(self.execution_role.policy)
         return endpoint_config
 
-    def _llm_environment(self, config: DeploymentConfig) -> dict[str, str]:
-        env = llm_environment(config.llm)
-        if config.llm.weights_s3_uri:
+    def _engine_spec(
+        self, name: str, image_uri: str, llm: LlmComponent, token_id: str
+    ) -> ComponentSpec:
+        """An LLM or helper component: its engine's image and variables, its GPUs and weights."""
+        env = llm_environment(llm)
+        if llm.weights_s3_uri:
             # SageMaker has copied the weights here: the engine loads them instead of the Hub's.
-            env[MODEL_LOCATION_VARIABLES[config.llm.engine]] = SAGEMAKER_MODEL_DIR
-        if config.llm.hf_token_secret_name:
+            env[MODEL_LOCATION_VARIABLES[llm.engine]] = SAGEMAKER_MODEL_DIR
+        if llm.hf_token_secret_name:
             # CloudFormation resolves this dynamic reference at deploy time: the token is
             # not in the template, but it is stored in the SageMaker Model's environment.
             secret = secretsmanager.Secret.from_secret_name_v2(
-                self, "HfTokenSecret", config.llm.hf_token_secret_name
+                self, f"{token_id}Secret", llm.hf_token_secret_name
             )
             env["HF_TOKEN"] = secret.secret_value.unsafe_unwrap()
-        return env
+        return ComponentSpec(
+            name=name,
+            image_uri=image_uri,
+            environment=env,
+            compute=llm,
+            accelerators=llm.num_gpus,
+            model_data_s3_uri=llm.weights_s3_uri,
+        )
+
+
+def engine_image_requests(config: DeploymentConfig) -> dict[str, ImageRequest]:
+    """The engine image of each GPU component, by role; the helper shares the LLM's if equal."""
+    requests = {"llm": ENGINES[config.llm.engine].image(config.llm)}
+    if config.helper is not None:
+        helper = ENGINES[config.helper.engine].image(config.helper)
+        if helper.key == requests["llm"].key and helper != requests["llm"]:
+            # The same engine at another version: its own entry in the image table.
+            helper = replace(helper, key=f"Helper{helper.key}")
+        requests["helper"] = helper
+    return requests
+
+
+def _keys(requests: dict[str, ImageRequest]) -> list[str]:
+    return list(dict.fromkeys(request.key for request in requests.values()))

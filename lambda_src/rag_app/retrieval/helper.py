@@ -1,39 +1,79 @@
-"""Short helper questions to the LLM (rewrite a question, name its author), greedy and brief."""
+"""Short helper questions to an LLM (rewrite a question, name its author), greedy and brief."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 from rag_app.services.generation import GenerationParams
 from rag_app.services.generator import Generator
 from rag_app.services.prompt import Message, Prompt, estimate_tokens
+from rag_app.services.sagemaker_runtime import SageMakerRuntime
 from rag_app.settings import Settings
 
 # The engine's stop-sequence limit (TGI: 4), as for answers.
 MAX_STOP_SEQUENCES = 4
 
 
-class HelperLlm:
-    """Asks the LLM component a one-shot question in the config's prompt format."""
+@dataclass(frozen=True)
+class HelperModel:
+    """Which component answers helper calls, and the limits of its model."""
 
-    def __init__(self, generator: Generator, settings: Settings) -> None:
+    component: str
+    prompt_format: Literal["template", "chat"]
+    max_input_tokens: int
+    max_new_tokens: int
+    stop: list[str]
+
+
+class HelperLlm:
+    """Asks a one-shot question of the helper component, or of the LLM component without one."""
+
+    def __init__(self, generator: Generator, model: HelperModel, settings: Settings) -> None:
         self.generator = generator
+        self.model = model
         self.settings = settings
+
+    @classmethod
+    def for_settings(
+        cls, settings: Settings, runtime: SageMakerRuntime, llm: Generator
+    ) -> HelperLlm:
+        """The configured helper component (RAG_HELPER), or the LLM component `llm`."""
+        helper = settings.helper
+        if helper is None:
+            model = HelperModel(
+                component=settings.llm_component,
+                prompt_format=settings.prompt_format,
+                max_input_tokens=settings.max_input_tokens,
+                max_new_tokens=settings.max_new_tokens,
+                stop=settings.stop,
+            )
+            return cls(llm, model, settings)
+        model = HelperModel(
+            component=helper.component,
+            prompt_format=helper.prompt_format,
+            max_input_tokens=helper.max_input_tokens,
+            max_new_tokens=helper.max_new_tokens,
+            stop=helper.stop,
+        )
+        return cls(Generator(runtime, helper.component, helper.engine), model, settings)
 
     async def ask(self, question: str, max_new_tokens: int) -> str:
         """The model's reply to `question`, at temperature 0 (the same reply every time)."""
-        settings = self.settings
-        estimate = estimate_tokens(question, settings.chars_per_token)
+        model = self.model
+        estimate = estimate_tokens(question, self.settings.chars_per_token)
         prompt = (
             Prompt([], estimate, text=question)
-            if settings.prompt_format == "template"
+            if model.prompt_format == "template"
             else Prompt([], estimate, messages=[Message("user", question)])
         )
         params = GenerationParams(
-            max_new_tokens=min(max_new_tokens, settings.max_new_tokens),
+            max_new_tokens=min(max_new_tokens, model.max_new_tokens),
             temperature=0,
-            top_p=settings.top_p,
-            repetition_penalty=settings.repetition_penalty,
-            stop=settings.stop[:MAX_STOP_SEQUENCES],
-            truncate=settings.max_input_tokens,
+            top_p=self.settings.top_p,
+            repetition_penalty=self.settings.repetition_penalty,
+            stop=model.stop[:MAX_STOP_SEQUENCES],
+            truncate=model.max_input_tokens,
         )
         generation = await self.generator.generate(prompt, params)
         return generation.text

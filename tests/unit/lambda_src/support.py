@@ -344,6 +344,10 @@ class FakeSageMaker:
         self.replies: dict[str, str] = {}
         # A streamed answer ends with this exception event after its tokens, when set.
         self.stream_error: str | None = None
+        # Components whose engine differs from `engine` (e.g. a helper component).
+        self.engines: dict[str, str] = {}
+        # Components that answer SageMaker's "no capacity" refusal (scaled to zero).
+        self.scaled_to_zero: set[str] = set()
 
         self._lock = threading.Lock()
 
@@ -381,6 +385,9 @@ class FakeSageMaker:
 
     def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         component, payload = self._record(request)
+        if component in self.scaled_to_zero:
+            return _no_capacity(request)
+        engine = self.engines.get(component, self.engine)
         if component == EMBEDDING_COMPONENT:
             # TEI answers one vector per input; a single string is a batch of one.
             inputs = payload["inputs"]
@@ -393,7 +400,7 @@ class FakeSageMaker:
             text = self._reply_to(payload)
             answer = (
                 tgi_answer(text)
-                if self.engine == "tgi"
+                if engine == "tgi"
                 else vllm_answer(text, chat="messages" in payload)
             )
         data = json.dumps(answer).encode()
@@ -434,6 +441,21 @@ class FakeSageMaker:
             "X-Amzn-SageMaker-Content-Type": "text/event-stream",
         }
         return AWSResponse(request.url, 200, headers, raw)
+
+
+def _no_capacity(request: AWSPreparedRequest) -> AWSResponse:
+    """SageMaker's refusal for a component with no copies."""
+    data = json.dumps(
+        {
+            "ErrorCode": "ValidationError",
+            "Message": "Inference Component has no capacity to "
+            "process this request. ApplicationAutoScaling may be in-progress (if configured) or "
+            "try to increase the capacity by invoking UpdateInferenceComponentRuntimeConfig API.",
+        }
+    ).encode()
+    raw = HTTPResponse(body=io.BytesIO(data), status=400, preload_content=False)
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": "ValidationError"}
+    return AWSResponse(request.url, 400, headers, raw)
 
 
 class SilentStream:

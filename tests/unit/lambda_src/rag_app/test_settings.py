@@ -271,3 +271,60 @@ def test_unknown_engine_or_format_is_named(
 
     with pytest.raises(SettingsError, match=name):
         load_settings()
+
+
+HELPER = (
+    '{"component": "twin-helper", "engine": "vllm", "max_input_tokens": 1024, "max_new_tokens": 64}'
+)
+
+
+def test_a_helper_component_is_read_from_one_json_variable(
+    rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_HELPER", HELPER)
+
+    helper = load_settings().helper
+
+    assert helper is not None
+    assert (helper.component, helper.engine, helper.prompt_format) == (
+        "twin-helper",
+        "vllm",
+        "chat",
+    )
+    assert (helper.max_input_tokens, helper.max_new_tokens, helper.stop) == (1024, 64, [])
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{oops", "RAG_HELPER: not a JSON object"),
+        (
+            '{"component": "h", "engine": "tgx", "max_input_tokens": 1, "max_new_tokens": 1}',
+            "RAG_HELPER engine: Input should be 'vllm' or 'tgi'",
+        ),
+        (
+            '{"component": "h", "engine": "tgi", "max_input_tokens": 1}',
+            "RAG_HELPER max_new_tokens: required but not set",
+        ),
+        (
+            '{"component": "h", "engine": "tgi", "max_input_tokens": 1, "max_new_tokens": 1, '
+            '"temperature": 1}',
+            "RAG_HELPER temperature: Extra inputs are not permitted",
+        ),
+    ],
+)
+def test_a_bad_helper_names_the_variable_and_its_field(
+    rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("RAG_HELPER", value)
+
+    with pytest.raises(SettingsError, match=message):
+        load_settings()
+
+
+def test_a_blank_helper_means_the_llm_answers_helper_calls(
+    rag_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_HELPER", " ")
+
+    assert load_settings().helper is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -286,3 +287,82 @@ def test_unreadable_authors_leave_the_search_open(
     assert body["retrieval"]["author"] is None
     assert body["retrieval"]["fallbacks"] == ["self_query_authors_unavailable"]
     assert len(body["retrieved"]) == 3
+
+
+HELPER_COMPONENT = "twin-helper"
+# A helper component on vLLM beside a TGI LLM: its own engine, format and limits.
+HELPER = {
+    "component": HELPER_COMPONENT,
+    "engine": "vllm",
+    "prompt_format": "chat",
+    "max_input_tokens": 1024,
+    "max_new_tokens": 48,
+    "stop": ["<|im_end|>"],
+}
+
+
+def helper_app(fake_app: Callable[..., Any], **env: str) -> tuple[TestClient, FakeSageMaker]:
+    client, fake, _ = fake_app(RAG_HELPER=json.dumps(HELPER), **env)
+    fake.engines[HELPER_COMPONENT] = "vllm"
+    return client, fake
+
+
+def calls_to(fake: FakeSageMaker, component: str) -> list[Any]:
+    return [payload for name, payload in fake.calls if name == component]
+
+
+def test_a_helper_component_takes_every_helper_call_in_its_own_contract(
+    fake_app: Callable[..., Any],
+) -> None:
+    client, fake = helper_app(fake_app)
+    fake.replies[EXPAND] = "Why does RAG retrieve?"
+    fake.replies[READ_AUTHOR] = "Paul Iusztin"
+    question = "What does Paul Iusztin say about retrieval?"
+
+    body = rag(client, question, query_expansion=2, self_query=True)
+
+    helper_calls = calls_to(fake, HELPER_COMPONENT)
+    assert len(helper_calls) == 2
+    for call in helper_calls:
+        # OpenAI chat on vLLM, greedy, within the helper's own room for new tokens.
+        assert call["messages"][0]["role"] == "user"
+        assert call["temperature"] == 0
+        assert call["max_tokens"] <= HELPER["max_new_tokens"]
+        assert call["stop"] == HELPER["stop"]
+    # The LLM component only answers, in its TGI contract.
+    [answer_call] = calls_to(fake, LLM_COMPONENT)
+    assert EXPAND not in str(answer_call)
+    assert READ_AUTHOR not in str(answer_call)
+    assert "inputs" in answer_call
+    assert body["retrieval"]["phrasings"] == [question, "Why does RAG retrieve?"]
+    assert body["retrieval"]["author"]["filtered"] is True
+
+
+def test_a_helper_component_at_zero_copies_degrades_to_the_plain_search(
+    fake_app: Callable[..., Any], app_logs: RecordCollector
+) -> None:
+    client, fake = helper_app(fake_app)
+    fake.scaled_to_zero.add(HELPER_COMPONENT)
+
+    body = rag(client, query_expansion=3, self_query=True)
+
+    assert body["answer"]
+    assert body["retrieval"]["phrasings"] == [QUESTION]
+    assert sorted(body["retrieval"]["fallbacks"]) == ["expand_failed", "self_query_failed"]
+    # Both helper calls were tried (and refused); the answer still came from the LLM.
+    assert len(calls_to(fake, HELPER_COMPONENT)) == 2
+    assert len(calls_to(fake, LLM_COMPONENT)) == 1
+    [trace] = app_logs.traces()
+    assert sorted(trace["fallbacks"]) == ["expand_failed", "self_query_failed"]
+
+
+def test_without_a_helper_component_the_llm_answers_the_helper_calls(
+    fake_app: Callable[..., Any],
+) -> None:
+    client, fake, _ = fake_app()
+    fake.replies[EXPAND] = "Why does RAG retrieve?"
+
+    rag(client, query_expansion=2)
+
+    assert len(llm_calls(fake, EXPAND)) == 1
+    assert calls_to(fake, HELPER_COMPONENT) == []
