@@ -16,13 +16,12 @@ import json
 import os
 import statistics
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from local_stack import invocations, started_stack, time_streamed_answer
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_TOKENS = 32
@@ -53,85 +52,42 @@ class Run:
     retrieval: dict[str, Any]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def ask(api: httpx.Client, model_id: str, question: str, options: dict[str, Any]) -> Run:
-    body = {
-        "model": model_id,
-        "messages": [{"role": "user", "content": question}],
-        "max_tokens": MAX_TOKENS,
-        "temperature": 0,
-        "stream": True,
-        "rag": {**options, "return_retrieved": True},
-    }
-    started = time.perf_counter()
-    first = 0.0
-    report: dict[str, Any] = {}
-    with api.stream("POST", "/v1/chat/completions", json=body) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if not line.startswith("data: ") or line.endswith("[DONE]"):
-                continue
-            event = json.loads(line.removeprefix("data: "))
-            if "retrieval" in event:
-                report = event
-            choices = event.get("choices") or [{}]
-            if not first and (choices[0].get("delta") or {}).get("content"):
-                first = time.perf_counter() - started
-    total = time.perf_counter() - started
+    timing = time_streamed_answer(
+        api, model_id, question, max_tokens=MAX_TOKENS, rag={**options, "return_retrieved": True}
+    )
+    first, total, report = timing.first_s, timing.total_s, timing.report
     return Run(first or total, total, 0, report.get("latency_ms", {}), report["retrieval"])
 
 
 def measure(engine: str, model: str) -> None:
-    from bench_api_concurrency import invocations, seed_store
-
-    from local.processes import LocalStack
-    from local.settings import DUMMY_CREDENTIALS, Ports
     from model_config import load_config
 
     config = load_config(model)
-    ports = Ports(endpoint=free_port(), api=free_port())
     print(
         f"== {engine} contract (config {config.name}): {len(QUESTIONS)} questions x {ROUNDS} "
         f"rounds x {len(VARIANTS)} variants, streamed chat, max_tokens={MAX_TOKENS}, greedy"
     )
     runs: dict[str, list[Run]] = {name: [] for name in VARIANTS}
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Path(tmp) / "qdrant"
-        seed_store(store, config.name)
-        stack = LocalStack(
-            config,
-            store,
-            ports,
-            log_path=Path(tmp) / "endpoint.log",
-            api_log_path=Path(tmp) / "api.log",
-        )
-        stack.start()
-        try:
-            os.environ.update(DUMMY_CREDENTIALS)
-            with httpx.Client(base_url=ports.api_url, timeout=300) as api:
-                # Warm both models and the app once, unmeasured.
-                ask(api, config.llm.model_id, QUESTIONS[-1], VARIANTS["both"])
-                names = list(VARIANTS)
-                for round_ in range(ROUNDS):
-                    for index, question in enumerate(QUESTIONS):
-                        shift = (round_ * len(QUESTIONS) + index) % len(names)
-                        for name in names[shift:] + names[:shift]:
-                            mark = len(invocations(ports.endpoint_url))
-                            run = ask(api, config.llm.model_id, question, VARIANTS[name])
-                            run.llm_calls = sum(
-                                call["component"] == config.names.llm_component
-                                for call in invocations(ports.endpoint_url)[mark:]
-                            )
-                            runs[name].append(run)
-        finally:
-            stack.stop()
+    with (
+        started_stack(config) as stack,
+        httpx.Client(base_url=stack.ports.api_url, timeout=300) as api,
+    ):
+        endpoint_url = stack.ports.endpoint_url
+        # Warm both models and the app once, unmeasured.
+        ask(api, config.llm.model_id, QUESTIONS[-1], VARIANTS["both"])
+        names = list(VARIANTS)
+        for round_ in range(ROUNDS):
+            for index, question in enumerate(QUESTIONS):
+                shift = (round_ * len(QUESTIONS) + index) % len(names)
+                for name in names[shift:] + names[:shift]:
+                    mark = len(invocations(endpoint_url))
+                    run = ask(api, config.llm.model_id, question, VARIANTS[name])
+                    run.llm_calls = sum(
+                        call["component"] == config.names.llm_component
+                        for call in invocations(endpoint_url)[mark:]
+                    )
+                    runs[name].append(run)
     report(engine, runs)
 
 

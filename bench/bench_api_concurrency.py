@@ -11,17 +11,14 @@ the endpoint's. Target: at least 90 %. Prints numbers only: nothing here asserts
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+from local_stack import invocations, runtime_client, started_stack
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENTS = 8
@@ -41,31 +38,6 @@ QUESTIONS = [
     "What wavelength is the lamp used for the moth census?",
     "Which license is tidewell released under?",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def seed_store(path: Path, model: str) -> None:
-    """The sample corpus, loaded by the same command users run."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    subprocess.run(
-        [sys.executable, "-m", "local.ingest", "--model", model, "--qdrant-path", str(path)],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-
-
-def invocations(endpoint_url: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{endpoint_url}/_local/invocations", timeout=10)
-    response.raise_for_status()
-    result: list[dict[str, Any]] = response.json()
-    return result
 
 
 def concurrently(work: list[Any], call: Any) -> tuple[float, list[Any]]:
@@ -89,70 +61,50 @@ def main() -> None:
 
 def measure(engine: str, model: str) -> None:
     """Both phases for one engine's config, printed."""
-    import boto3  # type: ignore[import-untyped]
-    from botocore.config import Config  # type: ignore[import-untyped]
-
-    from local.processes import LocalStack
-    from local.settings import DUMMY_CREDENTIALS, Ports
     from model_config import load_config
 
     config = load_config(model)
     names = config.names
-    ports = Ports(endpoint=free_port(), api=free_port())
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Path(tmp) / "qdrant"
-        seed_store(store, config.name)
-        log = Path(tmp) / "stack.log"
-        stack = LocalStack(config, store, ports, log_path=log)
-        print(
-            f"== {engine} contract: {REQUESTS} requests from {CLIENTS} concurrent clients, "
-            f"k={CONTEXT_CHUNKS}, max_new_tokens={MAX_NEW_TOKENS}, config {config.name}"
+    print(
+        f"== {engine} contract: {REQUESTS} requests from {CLIENTS} concurrent clients, "
+        f"k={CONTEXT_CHUNKS}, max_new_tokens={MAX_NEW_TOKENS}, config {config.name}"
+    )
+    with started_stack(config) as stack:
+        endpoint_url = stack.ports.endpoint_url
+        api = httpx.Client(
+            base_url=stack.ports.api_url,
+            timeout=300,
+            limits=httpx.Limits(max_connections=CLIENTS),
         )
-        stack.start()
-        try:
-            api = httpx.Client(
-                base_url=ports.api_url,
-                timeout=300,
-                limits=httpx.Limits(max_connections=CLIENTS),
+
+        def ask(question: str) -> int:
+            body = {"query": question, "max_new_tokens": MAX_NEW_TOKENS, "k": CONTEXT_CHUNKS}
+            return api.post("/rag", json=body).status_code
+
+        # Warm-up: first requests open the store and the boto3 client inside the app.
+        for question in QUESTIONS[:2]:
+            ask(question)
+        mark = len(invocations(endpoint_url))
+        work = [QUESTIONS[i % len(QUESTIONS)] for i in range(REQUESTS)]
+        api_seconds, statuses = concurrently(work, ask)
+        api_calls = generated(invocations(endpoint_url)[mark:], names.llm_component)
+
+        runtime = runtime_client(stack.ports, read_timeout=300, max_pool_connections=CLIENTS)
+
+        def replay(body: dict[str, Any]) -> int:
+            response = runtime.invoke_endpoint(
+                EndpointName=names.endpoint,
+                InferenceComponentName=names.llm_component,
+                ContentType="application/json",
+                Body=json.dumps(body),
             )
+            response["Body"].read()
+            return int(response["ResponseMetadata"]["HTTPStatusCode"])
 
-            def ask(question: str) -> int:
-                body = {"query": question, "max_new_tokens": MAX_NEW_TOKENS, "k": CONTEXT_CHUNKS}
-                return api.post("/rag", json=body).status_code
-
-            # Warm-up: first requests open the store and the boto3 client inside the app.
-            for question in QUESTIONS[:2]:
-                ask(question)
-            mark = len(invocations(ports.endpoint_url))
-            work = [QUESTIONS[i % len(QUESTIONS)] for i in range(REQUESTS)]
-            api_seconds, statuses = concurrently(work, ask)
-            api_calls = generated(invocations(ports.endpoint_url)[mark:], names.llm_component)
-
-            os.environ.update(DUMMY_CREDENTIALS)
-            runtime = boto3.session.Session().client(
-                "sagemaker-runtime",
-                endpoint_url=ports.endpoint_url,
-                config=Config(
-                    retries={"max_attempts": 1}, read_timeout=300, max_pool_connections=CLIENTS
-                ),
-            )
-
-            def replay(body: dict[str, Any]) -> int:
-                response = runtime.invoke_endpoint(
-                    EndpointName=names.endpoint,
-                    InferenceComponentName=names.llm_component,
-                    ContentType="application/json",
-                    Body=json.dumps(body),
-                )
-                response["Body"].read()
-                return int(response["ResponseMetadata"]["HTTPStatusCode"])
-
-            mark = len(invocations(ports.endpoint_url))
-            bodies = [call["stats"]["request"] for call in api_calls]
-            endpoint_seconds, replay_statuses = concurrently(bodies, replay)
-            replay_calls = generated(invocations(ports.endpoint_url)[mark:], names.llm_component)
-        finally:
-            stack.stop()
+        mark = len(invocations(endpoint_url))
+        bodies = [call["stats"]["request"] for call in api_calls]
+        endpoint_seconds, replay_statuses = concurrently(bodies, replay)
+        replay_calls = generated(invocations(endpoint_url)[mark:], names.llm_component)
 
     ok = sum(status == 200 for status in statuses)
     api_tokens = sum(call["stats"]["generated_tokens"] for call in api_calls)

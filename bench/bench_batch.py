@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_api_concurrency import QUESTIONS, free_port, seed_store  # noqa: E402
+from bench_api_concurrency import QUESTIONS  # noqa: E402
+from local_stack import started_stack  # noqa: E402
 
 MODEL = "twin-llama-3.1-8b"
 LINES = 24
@@ -45,60 +45,49 @@ def main() -> None:
     import httpx
     import openai
 
-    from local.processes import LocalStack
-    from local.settings import Ports
     from model_config import load_config
 
     config = load_config(MODEL)
     concurrency = config.batch_concurrency
     bodies = [chat_body(config.llm.model_id, n) for n in range(LINES)]
-    ports = Ports(endpoint=free_port(), api=free_port())
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Path(tmp) / "qdrant"
-        seed_store(store, config.name)
-        stack = LocalStack(config, store, ports, log_path=Path(tmp) / "stack.log")
-        print(
-            f"== {LINES} chat requests, max_tokens={MAX_TOKENS}, concurrency {concurrency} "
-            f"(config {config.name}: batch concurrency)"
-        )
-        stack.start()
-        try:
-            limits = httpx.Limits(max_connections=concurrency)
-            with httpx.Client(base_url=ports.api_url, timeout=300, limits=limits) as api:
-                # Warm-up: the first requests open the store and the app's clients.
-                for body in bodies[:2]:
-                    api.post("/v1/chat/completions", json=body).raise_for_status()
-                started = time.perf_counter()
-                with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                    answers = list(
-                        pool.map(lambda b: api.post("/v1/chat/completions", json=b), bodies)
-                    )
-                online_s = time.perf_counter() - started
-            online_ok = [a.json() for a in answers if a.status_code == 200]
-
-            sdk = openai.OpenAI(base_url=f"{ports.api_url}/v1", api_key="local", max_retries=0)
-            lines = [
-                {
-                    "custom_id": f"line-{n}",
-                    "method": "POST",
-                    "url": "/v1/chat/completions",
-                    "body": b,
-                }
-                for n, b in enumerate(bodies)
-            ]
-            content = "".join(json.dumps(line) + "\n" for line in lines).encode()
-            file = sdk.files.create(file=("bench.jsonl", content), purpose="batch")
+    print(
+        f"== {LINES} chat requests, max_tokens={MAX_TOKENS}, concurrency {concurrency} "
+        f"(config {config.name}: batch concurrency)"
+    )
+    with started_stack(config) as stack:
+        api_url = stack.ports.api_url
+        limits = httpx.Limits(max_connections=concurrency)
+        with httpx.Client(base_url=api_url, timeout=300, limits=limits) as api:
+            # Warm-up: the first requests open the store and the app's clients.
+            for body in bodies[:2]:
+                api.post("/v1/chat/completions", json=body).raise_for_status()
             started = time.perf_counter()
-            batch = sdk.batches.create(
-                input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
-            )
-            while batch.status not in ("completed", "failed", "cancelled", "expired"):
-                time.sleep(POLL_S)
-                batch = sdk.batches.retrieve(batch.id)
-            batch_s = time.perf_counter() - started
-            output = sdk.files.content(batch.output_file_id).text if batch.output_file_id else ""
-        finally:
-            stack.stop()
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                answers = list(pool.map(lambda b: api.post("/v1/chat/completions", json=b), bodies))
+            online_s = time.perf_counter() - started
+        online_ok = [a.json() for a in answers if a.status_code == 200]
+
+        sdk = openai.OpenAI(base_url=f"{api_url}/v1", api_key="local", max_retries=0)
+        lines = [
+            {
+                "custom_id": f"line-{n}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": b,
+            }
+            for n, b in enumerate(bodies)
+        ]
+        content = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        file = sdk.files.create(file=("bench.jsonl", content), purpose="batch")
+        started = time.perf_counter()
+        batch = sdk.batches.create(
+            input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        while batch.status not in ("completed", "failed", "cancelled", "expired"):
+            time.sleep(POLL_S)
+            batch = sdk.batches.retrieve(batch.id)
+        batch_s = time.perf_counter() - started
+        output = sdk.files.content(batch.output_file_id).text if batch.output_file_id else ""
 
     batch_ok = [json.loads(text)["response"]["body"] for text in output.splitlines()]
     online_tokens = sum(a["usage"]["completion_tokens"] for a in online_ok)

@@ -11,14 +11,14 @@ contract's validation and per-token bookkeeping cost on top of llama.cpp. Target
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from local_stack import free_port, runtime_client
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_NEW_TOKENS = 48
@@ -38,12 +38,6 @@ class Tally:
     @property
     def per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def prompts(template: str) -> list[str]:
@@ -137,12 +131,9 @@ def run_endpoint(
 
 def measure(engine: str, model: str) -> None:
     """Both sides for one engine's config, printed."""
-    import boto3  # type: ignore[import-untyped]
-    from botocore.config import Config  # type: ignore[import-untyped]
-
     from local.llm import LlamaEngine
     from local.processes import LocalStack
-    from local.settings import DUMMY_CREDENTIALS, Ports, resolve_gguf
+    from local.settings import Ports, resolve_gguf
     from model_config import load_config
 
     config = load_config(model)
@@ -160,13 +151,7 @@ def measure(engine: str, model: str) -> None:
         stack = LocalStack(config, Path(tmp) / "qdrant", ports, gguf, log_path=log)
         stack.start_endpoint()
         try:
-            # Dummy credentials from the environment, as the RAG app gets them in local mode.
-            os.environ.update(DUMMY_CREDENTIALS)
-            client = boto3.session.Session().client(
-                "sagemaker-runtime",
-                endpoint_url=ports.endpoint_url,
-                config=Config(retries={"max_attempts": 1}, read_timeout=120),
-            )
+            client = runtime_client(ports, read_timeout=120)
             # Same context size and thread count as the endpoint's engine.
             llama = LlamaEngine(gguf, n_ctx=config.llm.max_total_tokens).llama
             names = config.names

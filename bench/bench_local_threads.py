@@ -9,14 +9,13 @@ dominates it) and time to the whole answer. Prints numbers only.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
+from local_stack import seed_store, started_stack, time_streamed_answer
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "smollm2-1.7b"
@@ -31,63 +30,29 @@ QUESTIONS = [
 ROUNDS = 2
 
 
-def ask(api: httpx.Client, model_id: str, question: str) -> tuple[float, float]:
-    """Seconds to the first content token and to the end of a streamed, greedy answer."""
-    body = {
-        "model": model_id,
-        "messages": [{"role": "user", "content": question}],
-        "max_tokens": MAX_TOKENS,
-        "temperature": 0,
-        "stream": True,
-    }
-    started = time.perf_counter()
-    first = 0.0
-    with api.stream("POST", "/v1/chat/completions", json=body) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if not first and '"content":"' in line and '"content":""' not in line:
-                first = time.perf_counter() - started
-    return first, time.perf_counter() - started
-
-
 def measure(threads: int, store: Path) -> tuple[list[float], list[float]]:
-    from bench_streaming import free_port
-
-    from local.llm import THREADS_ENV
-    from local.processes import LocalStack
-    from local.settings import Ports
+    """Seconds to the first token and to the whole answer, per question, on `threads` threads."""
     from model_config import load_config
 
     config = load_config(MODEL)
-    os.environ[THREADS_ENV] = str(threads)
-    ports = Ports(endpoint=free_port(), api=free_port())
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = LocalStack(
-            config,
-            store,
-            ports,
-            log_path=Path(tmp) / "endpoint.log",
-            api_log_path=Path(tmp) / "api.log",
-        )
-        stack.start()
-        try:
-            with httpx.Client(base_url=ports.api_url, timeout=300) as api:
-                ask(api, config.llm.model_id, "Warm-up: who hiked the Varn ridge?")
-                runs = [
-                    ask(api, config.llm.model_id, question)
-                    for _ in range(ROUNDS)
-                    for question in QUESTIONS
-                ]
-        finally:
-            stack.stop()
-    return [first for first, _ in runs], [total for _, total in runs]
+    model_id = config.llm.model_id
+    with (
+        started_stack(config, store=store, threads=threads) as stack,
+        httpx.Client(base_url=stack.ports.api_url, timeout=300) as api,
+    ):
+        warm_up = "Warm-up: who hiked the Varn ridge?"
+        time_streamed_answer(api, model_id, warm_up, max_tokens=MAX_TOKENS)
+        runs = [
+            time_streamed_answer(api, model_id, question, max_tokens=MAX_TOKENS)
+            for _ in range(ROUNDS)
+            for question in QUESTIONS
+        ]
+    return [run.first_s for run in runs], [run.total_s for run in runs]
 
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(REPO / "bench"))
-    from bench_api_concurrency import seed_store
-
     from local.llm import default_threads
 
     every = default_threads()

@@ -14,16 +14,21 @@ only: nothing here asserts a timing.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from local_stack import (
+    Timing,
+    event_content,
+    invocations,
+    runtime_client,
+    started_stack,
+    time_streamed_answer,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_TOKENS = 96
@@ -40,63 +45,14 @@ TARGET_TTFT_RATIO = 1.1
 TARGET_RATE_RATIO = 0.95
 
 
-@dataclass
-class Timing:
-    """One streamed answer: seconds to the first content token and to the end, tokens."""
-
-    first_s: float
-    total_s: float
-    tokens: int
-
-    @property
-    def tokens_per_s(self) -> float:
-        streaming = self.total_s - self.first_s
-        return (self.tokens - 1) / streaming if streaming > 0 and self.tokens > 1 else 0.0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def content_of(data: bytes) -> list[str]:
     """Content deltas in a chunk of SSE text (TGI token events or OpenAI chunks)."""
-    deltas = []
-    for line in data.decode().split("\n"):
-        if not line.startswith("data:") or line.endswith("[DONE]"):
-            continue
-        event = json.loads(line.removeprefix("data:"))
-        if "token" in event:
-            if not event["token"]["special"]:
-                deltas.append(event["token"]["text"])
-        elif event.get("choices"):
-            choice = event["choices"][0]
-            deltas.append(choice.get("text") or (choice.get("delta") or {}).get("content") or "")
-    return [delta for delta in deltas if delta]
-
-
-def through_api(api: httpx.Client, model_id: str, question: str) -> tuple[Timing, str]:
-    body = {
-        "model": model_id,
-        "messages": [{"role": "user", "content": question}],
-        "max_tokens": MAX_TOKENS,
-        "temperature": 0,
-        "stream": True,
-        "rag": {"k": CONTEXT_CHUNKS},
-    }
-    started = time.perf_counter()
-    first, tokens = 0.0, 0
-    with api.stream("POST", "/v1/chat/completions", json=body) as response:
-        response.raise_for_status()
-        request_id = response.headers["x-request-id"]
-        for line in response.iter_lines():
-            if line.startswith("data: ") and content_of(line.encode()):
-                tokens += 1
-                first = first or time.perf_counter() - started
-    return Timing(first, time.perf_counter() - started, tokens), request_id
+    events = [
+        json.loads(line.removeprefix("data:"))
+        for line in data.decode().split("\n")
+        if line.startswith("data:") and not line.endswith("[DONE]")
+    ]
+    return [text for event in events if (text := event_content(event))]
 
 
 def through_endpoint(runtime: Any, endpoint: str, component: str, body: Any) -> Timing:
@@ -129,17 +85,10 @@ def traces(log: Path) -> dict[str, dict[str, Any]]:
 
 
 def measure(engine: str, model: str) -> None:
-    import boto3  # type: ignore[import-untyped]
-    from bench_api_concurrency import invocations, seed_store
-    from botocore.config import Config  # type: ignore[import-untyped]
-
-    from local.processes import LocalStack
-    from local.settings import DUMMY_CREDENTIALS, Ports
     from model_config import load_config
 
     config = load_config(model)
     names = config.names
-    ports = Ports(endpoint=free_port(), api=free_port())
     print(
         f"== {engine} contract (config {config.name}): {len(QUESTIONS)} questions x {ROUNDS} "
         f"rounds, max_tokens={MAX_TOKENS}, greedy"
@@ -147,59 +96,49 @@ def measure(engine: str, model: str) -> None:
     api_runs: list[Timing] = []
     endpoint_runs: list[Timing] = []
     retrieval_ms: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Path(tmp) / "qdrant"
-        seed_store(store, config.name)
-        api_log = Path(tmp) / "api.log"
-        stack = LocalStack(
-            config, store, ports, log_path=Path(tmp) / "endpoint.log", api_log_path=api_log
-        )
-        stack.start()
-        try:
-            os.environ.update(DUMMY_CREDENTIALS)
-            runtime = boto3.session.Session().client(
-                "sagemaker-runtime",
-                endpoint_url=ports.endpoint_url,
-                config=Config(retries={"max_attempts": 1}, read_timeout=120),
+    with (
+        started_stack(config) as stack,
+        httpx.Client(base_url=stack.ports.api_url, timeout=120) as api,
+    ):
+        endpoint_url = stack.ports.endpoint_url
+        api_log = stack.api_log_path
+        assert api_log is not None, "the API's traces are read from its own log"
+        runtime = runtime_client(stack.ports, read_timeout=120)
+
+        def through_api(question: str) -> Timing:
+            return time_streamed_answer(
+                api, config.llm.model_id, question, max_tokens=MAX_TOKENS, rag={"k": CONTEXT_CHUNKS}
             )
-            with httpx.Client(base_url=ports.api_url, timeout=120) as api:
 
-                def api_side(question: str) -> Timing:
-                    timing, request_id = through_api(api, config.llm.model_id, question)
-                    latency = traces(api_log)[request_id]["latency_ms"]
-                    retrieval_ms.append(latency["embed"] + latency["search"])
-                    return timing
+        def api_side(question: str) -> Timing:
+            timing = through_api(question)
+            latency = traces(api_log)[timing.request_id]["latency_ms"]
+            retrieval_ms.append(latency["embed"] + latency["search"])
+            return timing
 
-                # The exact LLM request the app makes for each question, to replay.
-                bodies = {}
+        # The exact LLM request the app makes for each question, to replay.
+        bodies = {}
+        for question in QUESTIONS:
+            mark = len(invocations(endpoint_url))
+            through_api(question)  # also warms both sides
+            (call,) = [
+                c for c in invocations(endpoint_url)[mark:] if c["component"] == names.llm_component
+            ]
+            bodies[question] = call["stats"]["request"]
+        # Each side asks every question in turn, never one question twice in a row:
+        # llama.cpp would reuse the KV cache of an identical prompt and skip prefill.
+        for round_ in range(ROUNDS):
+            sides = ["api", "endpoint"] if round_ % 2 == 0 else ["endpoint", "api"]
+            for side in sides:
                 for question in QUESTIONS:
-                    mark = len(invocations(ports.endpoint_url))
-                    through_api(api, config.llm.model_id, question)  # also warms both sides
-                    (call,) = [
-                        c
-                        for c in invocations(ports.endpoint_url)[mark:]
-                        if c["component"] == names.llm_component
-                    ]
-                    bodies[question] = call["stats"]["request"]
-                # Each side asks every question in turn, never one question twice in a row:
-                # llama.cpp would reuse the KV cache of an identical prompt and skip prefill.
-                for round_ in range(ROUNDS):
-                    sides = ["api", "endpoint"] if round_ % 2 == 0 else ["endpoint", "api"]
-                    for side in sides:
-                        for question in QUESTIONS:
-                            if side == "api":
-                                api_runs.append(api_side(question))
-                            else:
-                                endpoint_runs.append(
-                                    through_endpoint(
-                                        runtime,
-                                        names.endpoint,
-                                        names.llm_component,
-                                        bodies[question],
-                                    )
-                                )
-        finally:
-            stack.stop()
+                    if side == "api":
+                        api_runs.append(api_side(question))
+                    else:
+                        endpoint_runs.append(
+                            through_endpoint(
+                                runtime, names.endpoint, names.llm_component, bodies[question]
+                            )
+                        )
 
     pairs = list(zip(api_runs, endpoint_runs, retrieval_ms, strict=True))
     ttft_ratio = statistics.median(
