@@ -143,18 +143,19 @@ class StackPool:
         self.stacks: dict[str, Stack] = {}
 
     def get(self, model: str) -> Stack:
+        """The stack of `model`: a shipped config's name, or the path of a YAML config."""
         if model not in self.stacks:
-            self.stacks[model] = self._start(load_config(model))
+            self.stacks[model] = self._start(load_config(model), model)
         return self.stacks[model]
 
-    def _start(self, config: DeploymentConfig) -> Stack:
+    def _start(self, config: DeploymentConfig, model: str) -> Stack:
         folder = self.tmp_path_factory.mktemp(f"stack-{config.resource_prefix}")
         # Embedded Qdrant lets one process hold a folder: every API gets its own copy.
         store = folder / "store"
         shutil.copytree(self.seeded_store, store)
         log_path = folder / "stack.log"
         ports = Ports(endpoint=free_port(), api=free_port())
-        local = LocalStack(config, store, ports, log_path=log_path)
+        local = LocalStack(config, store, ports, log_path=log_path, model=model)
         try:
             local.start()
         except StartupError as err:
