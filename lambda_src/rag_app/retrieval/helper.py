@@ -16,8 +16,8 @@ MAX_STOP_SEQUENCES = 4
 
 
 @dataclass(frozen=True)
-class HelperModel:
-    """Which component answers helper calls, and the limits of its model."""
+class HelperTarget:
+    """The component that answers helper calls, and the limits of its model."""
 
     component: str
     prompt_format: Literal["template", "chat"]
@@ -29,9 +29,9 @@ class HelperModel:
 class HelperLlm:
     """Asks a one-shot question of the helper component, or of the LLM component without one."""
 
-    def __init__(self, generator: Generator, model: HelperModel, settings: Settings) -> None:
+    def __init__(self, generator: Generator, target: HelperTarget, settings: Settings) -> None:
         self.generator = generator
-        self.model = model
+        self.target = target
         self.settings = settings
 
     @classmethod
@@ -41,39 +41,39 @@ class HelperLlm:
         """The configured helper component (RAG_HELPER), or the LLM component `llm`."""
         helper = settings.helper
         if helper is None:
-            model = HelperModel(
+            target = HelperTarget(
                 component=settings.llm_component,
                 prompt_format=settings.prompt_format,
                 max_input_tokens=settings.max_input_tokens,
                 max_new_tokens=settings.max_new_tokens,
                 stop=settings.stop,
             )
-            return cls(llm, model, settings)
-        model = HelperModel(
+            return cls(llm, target, settings)
+        target = HelperTarget(
             component=helper.component,
             prompt_format=helper.prompt_format,
             max_input_tokens=helper.max_input_tokens,
             max_new_tokens=helper.max_new_tokens,
             stop=helper.stop,
         )
-        return cls(Generator(runtime, helper.component, helper.engine), model, settings)
+        return cls(Generator(runtime, helper.component, helper.engine), target, settings)
 
     async def ask(self, question: str, max_new_tokens: int) -> str:
         """The model's reply to `question`, at temperature 0 (the same reply every time)."""
-        model = self.model
+        target = self.target
         estimate = estimate_tokens(question, self.settings.chars_per_token)
         prompt = (
             Prompt([], estimate, text=question)
-            if model.prompt_format == "template"
+            if target.prompt_format == "template"
             else Prompt([], estimate, messages=[Message("user", question)])
         )
         params = GenerationParams(
-            max_new_tokens=min(max_new_tokens, model.max_new_tokens),
+            max_new_tokens=min(max_new_tokens, target.max_new_tokens),
             temperature=0,
             top_p=self.settings.top_p,
             repetition_penalty=self.settings.repetition_penalty,
-            stop=model.stop[:MAX_STOP_SEQUENCES],
-            truncate=model.max_input_tokens,
+            stop=target.stop[:MAX_STOP_SEQUENCES],
+            truncate=target.max_input_tokens,
         )
         generation = await self.generator.generate(prompt, params)
         return generation.text
