@@ -18,7 +18,7 @@ from tests.infrastructure.helper_configs import (
     vllm_helper,
     with_helper,
 )
-from tests.infrastructure.template_queries import mangum_function, streaming_function
+from tests.infrastructure.template_queries import mangum_function, statements, streaming_function
 from tests.infrastructure.test_api_stack import arn_suffixes, invoke_statement
 
 pytestmark = pytest.mark.xdist_group("cdk")
@@ -203,3 +203,18 @@ def test_a_helper_engine_needing_another_host_image_fails_synth(tmp_path: Path) 
 
     with pytest.raises(ValueError, match="LLM and helper engine images need different host images"):
         synthesize(config, tmp_path)
+
+
+def test_every_function_running_the_app_may_invoke_the_helper(synth: Synth) -> None:
+    result = synth(vllm_helper())
+    helper_arn = f":inference-component/{result.config.names.helper_component}"
+    invoking = [
+        statement
+        for statement in statements(result.template_json(constants.API_STACK))
+        if statement.get("Sid") == "InvokeOwnEndpoint"
+    ]
+
+    # The buffered and streaming API functions and the batch runner.
+    assert len(invoking) == 3
+    for statement in invoking:
+        assert helper_arn in arn_suffixes(statement["Resource"])
