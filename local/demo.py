@@ -1,7 +1,7 @@
-"""`make demo`: ingest the sample corpus if needed, start everything, ask one question, stop.
+"""`make demo`: ingest the sample corpus if needed, start everything, ask two questions, stop.
 
-The question goes through the OpenAI-compatible route with the official `openai` SDK, and
-the answer is printed token by token as it streams in.
+Both go through the OpenAI-compatible route with the official `openai` SDK: the first answer
+streams in token by token; the second question names its author, to show self-query's filter.
 
 `python -m local.demo [--model NAME] [--question TEXT]`
 """
@@ -21,6 +21,19 @@ from local.run import EXAMPLE_QUERY, parser, prepare, start
 from local.settings import LOG_DIR, Ports, SetupError
 
 ASK_TIMEOUT_S = 120.0
+# Names the author of the moth census (in the sample corpus), so self-query can filter on her.
+AUTHOR_QUESTION = "How many lantern moths did Ilse Marrow count on Skerry Holm in 2023?"
+# The filter is the point of this step: a few tokens show the answer starts, and keep it quick.
+AUTHOR_ANSWER_TOKENS = 16
+# Why self-query left the search open, by the fallback names the retrieval report uses.
+FALLBACK_REASONS = {
+    "self_query_timeout": "the LLM did not answer in time",
+    "self_query_failed": "the LLM call failed",
+    "self_query_authors_unavailable": "the store's author names could not be read",
+    "self_query_unknown_author": "no author in the store has that name",
+    "self_query_not_in_question": "the question does not name that author",
+    "self_query_no_hits": "that author has no matching chunk",
+}
 
 
 def stream_answer(client: openai.OpenAI, model: str, question: str) -> list[dict[str, Any]]:
@@ -56,6 +69,42 @@ def show_sources(sources: list[dict[str, Any]]) -> None:
     print()
 
 
+def ask_with_self_query(client: openai.OpenAI, model: str, question: str) -> dict[str, Any]:
+    """Ask with self-query on and the retrieval report requested; returns the extra fields."""
+    completion = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": question}],
+        max_tokens=AUTHOR_ANSWER_TOKENS,
+        # This API's `rag` extension: self-query for this request, whatever the config says.
+        extra_body={"rag": {"self_query": True, "return_retrieved": True}},
+    )
+    answer = (completion.choices[0].message.content or "").strip()
+    print(f"\nAnswer (at most {AUTHOR_ANSWER_TOKENS} tokens):\n  {answer}")
+    return completion.model_extra or {}
+
+
+def self_query_line(report: dict[str, Any]) -> str:
+    """The author the LLM read, and whether the search was filtered on it or why not."""
+    # The step's latency is there only if self-query ran, even when it failed.
+    took = report.get("latency_ms", {}).get("self_query")
+    if took is None:
+        return "Self-query did not run: the report has no self_query step."
+    retrieval = report["retrieval"]
+    author = retrieval["author"]
+    head = f"Self-query, {took:.0f} ms:"
+    if author is not None and author["filtered"]:
+        return (
+            f'{head} the LLM read the author "{author["name"]}" from the question; '
+            "the search was filtered on it."
+        )
+    codes = [code for code in retrieval["fallbacks"] if code.startswith("self_query_")]
+    if author is None and not codes:
+        return f"{head} the LLM named no author; the search was left open."
+    read = f'the LLM read "{author["name"]}", but ' if author is not None else ""
+    why = "; ".join(FALLBACK_REASONS.get(code, code) for code in codes) or "no reason recorded"
+    return f"{head} fell back ({', '.join(codes)}): {read}{why}. The search was left open."
+
+
 def main(argv: list[str] | None = None) -> None:
     cli = parser("python -m local.demo", __doc__)
     cli.add_argument("--question", default=EXAMPLE_QUERY)
@@ -82,7 +131,16 @@ def main(argv: list[str] | None = None) -> None:
             base_url=f"{ports.api_url}/v1", api_key="local", max_retries=0, timeout=ASK_TIMEOUT_S
         ) as client:
             sources = stream_answer(client, config.llm.model_id, args.question)
-        show_sources(sources)
+            show_sources(sources)
+            say(
+                f"POST {ports.api_url}/v1/chat/completions (rag: self_query, return_retrieved)"
+                f"  {AUTHOR_QUESTION!r}"
+            )
+            extra = ask_with_self_query(client, config.llm.model_id, AUTHOR_QUESTION)
+        if "retrieval" not in extra:
+            fail("the API sent no retrieval report (rag.return_retrieved was asked for)")
+        print(f"\n{self_query_line(extra)}")
+        show_sources(extra.get("sources", []))
         if config.prompt_format == "template" and "<|im_start|>" not in (
             config.prompt_template or ""
         ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,18 @@ from tests.integration.conftest import STACK_GROUP, command_environment, free_po
 from tests.integration.test_rag_e2e import MOTH_ARTICLE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(STACK_GROUP)]
+
+# What the demo reports of self-query: the author it filtered on, a fallback and its reason,
+# or no author named. Which one depends on what the tiny model wrote, so any will do.
+SELF_QUERY_LINE = re.compile(
+    r"^Self-query, \d+ ms: (?:"
+    r'the LLM read the author "(?P<author>[^"]+)" from the question; the search was filtered on it\.'
+    r"|fell back \(self_query_\w+(?:, self_query_\w+)*\): .+\. The search was left open\."
+    r"|the LLM named no author; the search was left open\.)$",
+    re.MULTILINE,
+)
+# A source as the demo prints it: score, collection, link or platform, (author).
+SOURCE_LINE = re.compile(r"^  \d\.\d{3}  \S+  \S+  \((?P<author>[^)]+)\)$", re.MULTILINE)
 
 
 def _lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
@@ -91,13 +104,21 @@ def test_demo_ingests_asks_and_stops(tmp_path: Path) -> None:
         "--qdrant-path", str(store),
         "--port", str(free_port()),
         "--endpoint-port", str(free_port()),
-        timeout=400,
+        timeout=480,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "is empty: loading the sample corpus" in out
-    assert "Answer:" in out
-    answer = out.split("Answer:", 1)[1].split("Sources:", 1)[0]
+    streamed, self_query = out.split("(rag: self_query, return_retrieved)", 1)
+    answer = streamed.split("Answer:", 1)[1].split("Sources:", 1)[0]
     assert answer.strip()
-    assert MOTH_ARTICLE in out.split("Sources:", 1)[1]
+    assert MOTH_ARTICLE in streamed.split("Sources:", 1)[1]
+    # The second question: the self-query line, then its sources (blank lines end blocks).
+    found = SELF_QUERY_LINE.search(self_query)
+    assert found, self_query
+    sources = self_query[found.end() :].split("Sources:", 1)[1].split("\n\n", 1)[0]
+    authors = [line["author"] for line in SOURCE_LINE.finditer(sources)]
+    assert authors, sources
+    if found["author"] is not None:
+        assert set(authors) == {found["author"]}, self_query
     assert "Stopping the API and the local endpoint: done" in out
