@@ -42,8 +42,9 @@ def request_body(
         "temperature": params.temperature,
         "stop": params.stop,
     }
-    if params.top_p < 1 or engine == "vllm":
-        # TGI validates top_p in (0, 1): 1 means "off", so it is left out.
+    if engine == "vllm" or (params.temperature > 0 and params.top_p < 1):
+        # TGI validates top_p in (0, 1): 1 means "off", so it is left out. And TGI samples
+        # whenever top_p is set, even at temperature 0: a greedy call leaves it out too.
         body["top_p"] = params.top_p
     if params.seed is not None:
         body["seed"] = params.seed

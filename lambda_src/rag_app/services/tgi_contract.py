@@ -28,10 +28,12 @@ def request_body(prompt: str, params: GenerationParams, *, stream: bool) -> dict
         "details": True,
         "truncate": params.truncate,
     }
+    # TGI samples whenever a sampling parameter is set (do_sample false or not): a greedy
+    # call sends neither temperature nor top_p.
     if params.temperature > 0:
         parameters["temperature"] = params.temperature
-    if params.top_p < 1:
-        parameters["top_p"] = params.top_p
+        if params.top_p < 1:
+            parameters["top_p"] = params.top_p
     if params.seed is not None:
         parameters["seed"] = params.seed
     if params.json_schema is not None:

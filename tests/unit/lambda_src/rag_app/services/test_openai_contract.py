@@ -62,6 +62,19 @@ def test_tgi_gets_neither_vllm_extension_nor_a_top_p_of_one() -> None:
     assert "top_p" not in body
 
 
+def test_a_greedy_call_on_tgis_chat_route_sends_no_top_p() -> None:
+    # TGI's chat route turns temperature 0 into greedy decoding, but a top_p still samples.
+    greedy = GenerationParams(40, 0.0, 0.9, 1.1, [], 64)
+
+    tgi = request_body(CHAT, greedy, engine="tgi", stream=False)
+    vllm = request_body(CHAT, greedy, engine="vllm", stream=False)
+
+    assert tgi["temperature"] == 0
+    assert "top_p" not in tgi
+    # vLLM decodes greedily at temperature 0 whatever top_p says.
+    assert vllm["top_p"] == 0.9
+
+
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [

@@ -50,6 +50,18 @@ def test_greedy_and_unbounded_top_p_are_left_out_as_tgi_refuses_them() -> None:
     assert parameters["seed"] == 7
 
 
+def test_a_greedy_call_sends_no_top_p_as_tgi_would_sample_with_it() -> None:
+    # The helper calls: temperature 0 with the config's top_p. TGI samples whenever a warper
+    # such as top_p is set, so the same question would get different replies.
+    greedy = GenerationParams(40, 0.0, 0.9, 1.1, [], 64)
+
+    parameters = request_body("Q?", greedy, stream=False)["parameters"]
+
+    assert parameters["do_sample"] is False
+    assert "top_p" not in parameters
+    assert "temperature" not in parameters
+
+
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
