@@ -46,7 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__)
     parser.add_argument("--url", help="a running API (default: start the local stack)")
     parser.add_argument("--set", type=Path, default=DEFAULT_SET, help="question set (JSONL)")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="local mode's model config")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="local mode's model config (a name, or the path of a YAML config)",
+    )
     parser.add_argument("--corpus", type=Path, default=EVAL_CORPUS, help="documents to ingest")
     parser.add_argument("--store", type=Path, default=EVAL_STORE, help="local mode's store")
     parser.add_argument(

@@ -84,6 +84,7 @@ def local_stack(
         log_path=log_path,
         api_overrides={"RAG_HELPER_TIMEOUT_S": str(helper_timeout_s)} if helper_timeout_s else None,
         batch_path=log_path.parent / "batch",
+        model=model,
     )
     try:
         stack.start()

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     ports = Ports(endpoint=args.endpoint_port, api=args.port)
     # The API logs a JSON trace per request: useful, but it would bury the demo's answer.
     api_log = LOG_DIR / "demo-api.log"
-    stack = LocalStack(config, qdrant_path, ports, gguf, api_log_path=api_log)
+    stack = LocalStack(config, qdrant_path, ports, gguf, api_log_path=api_log, model=args.model)
     say(f"the API's log goes to {api_log}")
     try:
         start(stack)
