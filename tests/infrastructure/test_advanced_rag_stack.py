@@ -74,3 +74,14 @@ def test_dashboard_shows_the_new_steps_beside_the_old(synth: Synth) -> None:
             "QueryString": Match.string_like_regexp(r"ispresent\(prompt_trace\.fallbacks\.0\)"),
         },
     )
+
+
+def test_only_the_quality_first_config_ships_with_self_query_on(synth: Synth) -> None:
+    for model, expected in [
+        ("qwen2.5-32b", "true"),
+        ("twin-llama-3.1-8b", "false"),
+        ("smollm2-1.7b", "false"),
+    ]:
+        variables = mangum_function(synth(model))["Environment"]["Variables"]
+        assert variables["RAG_SELF_QUERY"] == expected, model
+        assert variables["RAG_QUERY_EXPANSION"] == "1", model
