@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 from rag_app.services.generation import GenerationParams
 from rag_app.services.generator import Generator
 from rag_app.services.prompt import Message, Prompt, estimate_tokens
 from rag_app.services.sagemaker_runtime import SageMakerRuntime
-from rag_app.settings import Settings
+from rag_app.settings import HelperModel, Settings
 
 # The engine's stop-sequence limit (TGI: 4), as for answers.
 MAX_STOP_SEQUENCES = 4
 
 
-@dataclass(frozen=True)
-class HelperTarget:
-    """The component that answers helper calls, and the limits of its model."""
-
-    component: str
-    prompt_format: Literal["template", "chat"]
-    max_input_tokens: int
-    max_new_tokens: int
-    stop: list[str]
-
-
 class HelperLlm:
     """Asks a one-shot question of the helper component, or of the LLM component without one."""
 
-    def __init__(self, generator: Generator, target: HelperTarget, settings: Settings) -> None:
+    def __init__(self, generator: Generator, target: HelperModel, settings: Settings) -> None:
         self.generator = generator
         self.target = target
         self.settings = settings
@@ -39,24 +25,19 @@ class HelperLlm:
         cls, settings: Settings, runtime: SageMakerRuntime, llm: Generator
     ) -> HelperLlm:
         """The configured helper component (RAG_HELPER), or the LLM component `llm`."""
-        helper = settings.helper
-        if helper is None:
-            target = HelperTarget(
-                component=settings.llm_component,
-                prompt_format=settings.prompt_format,
-                max_input_tokens=settings.max_input_tokens,
-                max_new_tokens=settings.max_new_tokens,
-                stop=settings.stop,
-            )
-            return cls(llm, target, settings)
-        target = HelperTarget(
-            component=helper.component,
-            prompt_format=helper.prompt_format,
-            max_input_tokens=helper.max_input_tokens,
-            max_new_tokens=helper.max_new_tokens,
-            stop=helper.stop,
+        if settings.helper is not None:
+            helper = settings.helper
+            return cls(Generator(runtime, helper.component, helper.engine), helper, settings)
+        # Without one, the LLM component answers in its own format and within its own limits.
+        llm_as_helper = HelperModel(
+            component=settings.llm_component,
+            engine=settings.llm_engine,
+            prompt_format=settings.prompt_format,
+            max_input_tokens=settings.max_input_tokens,
+            max_new_tokens=settings.max_new_tokens,
+            stop=settings.stop,
         )
-        return cls(Generator(runtime, helper.component, helper.engine), target, settings)
+        return cls(llm, llm_as_helper, settings)
 
     async def ask(self, question: str, max_new_tokens: int) -> str:
         """The model's reply to `question`, at temperature 0 (the same reply every time)."""
