@@ -218,3 +218,20 @@ def test_every_function_running_the_app_may_invoke_the_helper(synth: Synth) -> N
     assert len(invoking) == 3
     for statement in invoking:
         assert helper_arn in arn_suffixes(statement["Resource"])
+
+
+def test_the_dashboard_shows_the_helpers_gpu_beside_the_llms(synth: Synth) -> None:
+    result = synth(vllm_helper())
+    names = result.config.names
+    template = result.template_json(constants.API_STACK)
+    (dashboard,) = [
+        resource
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+
+    for component in (names.llm_component, names.helper_component):
+        assert f"{component} GPUUtilizationNormalized" in body
+        assert f"{component} GPUMemoryUtilizationNormalized" in body
+    assert f"{names.embedding_component} GPUUtilizationNormalized" not in body
