@@ -28,7 +28,7 @@ class _Copy:
 
 @dataclass
 class _GatekeeperState:
-    """An embedder or reranker: `copies` copies while awake, none while asleep."""
+    """A component beside the LLM: `copies` copies while awake, none while asleep."""
 
     spec: Gatekeeper
     copies: list[_Copy] = field(default_factory=list)
@@ -137,7 +137,7 @@ class Simulation:
     def _first_blocked(self, t: float) -> _GatekeeperState | None:
         """The first component on a request's path with no copy ready at `t`, if any."""
         for gate in self.gatekeepers:
-            if not gate.ready(t):
+            if gate.spec.blocks_requests and not gate.ready(t):
                 return gate
         return None
 

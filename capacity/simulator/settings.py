@@ -94,12 +94,14 @@ class CopyShape:
 
 @dataclass(frozen=True)
 class Gatekeeper:
-    """A component every request passes before the LLM (embedder, reranker)."""
+    """A component beside the LLM: the embedder and reranker, which every request passes
+    before it, or the helper, which takes room but refuses no request (its calls fall back)."""
 
     role: str
     shape: CopyShape
     copies: int
     can_sleep: bool
+    blocks_requests: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class Deployment:
                 shape=CopyShape(gpus.get(role, 0), component.cpu_cores, component.memory_mb),
                 copies=max(component.scaling.min_copies, 1),
                 can_sleep=component.scaling.min_copies == 0,
+                blocks_requests=role != "helper",
             )
             for role, component in config.components.items()
             if role != "llm"

@@ -252,3 +252,41 @@ def test_cost_is_instances_times_price_over_time() -> None:
     assert summary.cost_per_day_usd == pytest.approx(86.4)
     assert summary.p50_s == pytest.approx(5.0)
     assert summary.refused == 0
+
+
+@pytest.mark.parametrize(("blocks", "refused"), [(True, 60.0), (False, 0.0)])
+def test_a_helper_without_a_copy_refuses_nothing(blocks: bool, refused: float) -> None:
+    """The helper's calls fall back when it has no copy: the request goes on to the LLM. A
+    component every request must pass (blocks) refuses all 600 x 0.1 requests instead."""
+    no_copy = Gatekeeper(
+        "helper", CopyShape(0, 1.0, 1000), copies=0, can_sleep=True, blocks_requests=blocks
+    )
+    result = Simulation(
+        deployment(gatekeepers=(no_copy,)),
+        settings(),
+        flat_curve(),
+        from_rates("steady", np.full(600, 0.1)),
+        timing(),
+    ).run()
+
+    assert result.refused == pytest.approx(refused)
+
+
+def test_a_helper_takes_a_gpu_of_its_own() -> None:
+    """One GPU per instance: the LLM's copy and the helper's need two instances."""
+    helper = Gatekeeper(
+        "helper", CopyShape(1, 1.0, 1000), copies=1, can_sleep=False, blocks_requests=False
+    )
+    alone, helped = (
+        Simulation(
+            deployment(gatekeepers=gates),
+            settings(),
+            flat_curve(),
+            from_rates("steady", np.full(300, 0.1)),
+            timing(),
+        ).run()
+        for gates in ((), (helper,))
+    )
+
+    assert alone.timeline["instances"].max() == 1
+    assert helped.timeline["instances"].max() == 2

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from capacity.simulator.service import ServiceCurve, ServiceCurveError
-from capacity.simulator.settings import ScalingSettings, SettingsError
+from capacity.simulator.settings import Deployment, ScalingSettings, SettingsError
 from capacity.simulator.traffic import (
     DAY_S,
     PEAK_COPIES,
@@ -20,6 +20,7 @@ from capacity.simulator.traffic import (
     from_csv,
 )
 from model_config import load_config
+from tests.infrastructure.helper_configs import vllm_helper
 
 CURRENT = ScalingSettings(4, 1, 4, 600, 60, name="current")
 
@@ -171,3 +172,13 @@ def test_candidate_changes_apply_on_top_of_current() -> None:
 def test_bad_candidates_are_refused(text: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         CURRENT.with_changes(text, "bad")
+
+
+def test_a_config_with_a_helper_simulates_its_gpus_but_not_as_a_gate() -> None:
+    deployment = Deployment.from_config(vllm_helper())
+
+    by_role = {gate.role: gate for gate in deployment.gatekeepers}
+    assert by_role["helper"].shape.gpus == 1
+    assert by_role["helper"].blocks_requests is False
+    assert by_role["embedding"].shape.gpus == 0
+    assert by_role["embedding"].blocks_requests is True
