@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     cors_origins: JsonStrList = []
 
     collections: JsonStrList = ["embedded_articles", "embedded_posts", "embedded_repositories"]
-    top_k: Annotated[int, Field(ge=1, le=MAX_K)] = 3
+    # The model config's default too (model_config/schema.py), for an app run without RAG_TOP_K.
+    top_k: Annotated[int, Field(ge=1, le=MAX_K)] = 5
     # Phrasings searched per question, the question included: 1 is no query expansion.
     query_expansion: Annotated[int, Field(ge=1, le=MAX_PHRASINGS)] = 1
     # Whether an LLM reads the author a question names, to filter the search on them.

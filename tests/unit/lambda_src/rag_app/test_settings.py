@@ -49,7 +49,7 @@ def test_optional_values_have_defaults(
         "embedded_repositories",
     ]
     assert settings.stop == []
-    assert settings.top_k == 3
+    assert settings.top_k == 5
 
 
 @pytest.mark.parametrize("name", REQUIRED)
