@@ -235,3 +235,86 @@ def test_the_dashboard_shows_the_helpers_gpu_beside_the_llms(synth: Synth) -> No
         assert f"{component} GPUUtilizationNormalized" in body
         assert f"{component} GPUMemoryUtilizationNormalized" in body
     assert f"{names.embedding_component} GPUUtilizationNormalized" not in body
+
+
+def test_a_gated_helper_from_s3_gets_its_token_and_only_its_prefix(synth: Synth) -> None:
+    base = vllm_helper()
+    assert base.helper is not None
+    config = with_helper(
+        base.name,
+        {
+            **base.helper.model_dump(exclude_none=True, exclude={"startup_health_check_timeout_s"}),
+            "weights_s3_uri": "s3://my-models/helpers/qwen-0.5b/",
+            "hf_token_secret_name": "llm-twin/helper-hf-token",
+        },
+        llm={"scaling": base.llm.scaling.model_dump()},
+    )
+    result = synth(config)
+    template = result.template(constants.INFERENCE_STACK)
+
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "PrimaryContainer": Match.object_like(
+                {
+                    "ModelDataSource": {
+                        "S3DataSource": {
+                            "S3Uri": "s3://my-models/helpers/qwen-0.5b/",
+                            "S3DataType": "S3Prefix",
+                            "CompressionType": "None",
+                        }
+                    },
+                    "Environment": Match.object_like(
+                        {
+                            "SM_VLLM_MODEL": "/opt/ml/model",
+                            "SM_VLLM_SERVED_MODEL_NAME": HELPER_MODEL,
+                            "HF_TOKEN": {
+                                "Fn::Join": [
+                                    "",
+                                    Match.array_with(
+                                        [
+                                            Match.string_like_regexp("resolve:secretsmanager:"),
+                                            Match.string_like_regexp(
+                                                ":secret:llm-twin/helper-hf-token:"
+                                            ),
+                                        ]
+                                    ),
+                                ]
+                            },
+                        }
+                    ),
+                }
+            )
+        },
+    )
+    # The LLM still comes from the Hub, without a token.
+    template.has_resource_properties(
+        "AWS::SageMaker::Model",
+        {
+            "PrimaryContainer": Match.object_like(
+                {
+                    "ModelDataSource": Match.absent(),
+                    "Environment": Match.object_like(
+                        {"SM_VLLM_MODEL": result.config.llm.model_id, "HF_TOKEN": Match.absent()}
+                    ),
+                }
+            )
+        },
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Sid": "ListModelData",
+                                "Condition": {"StringLike": {"s3:prefix": ["helpers/qwen-0.5b/*"]}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
