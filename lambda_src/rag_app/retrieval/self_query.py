@@ -45,7 +45,7 @@ def match_author(answer: str, known: list[str]) -> str | None:
     close = difflib.get_close_matches(folded, by_folded, n=1, cutoff=NAME_CUTOFF)
     if close:
         return by_folded[close[0]]
-    # A surname alone ("Iusztin") names the one author whose name has it.
+    # One word alone ("Iusztin", "Maxime") names the one author whose name has it.
     words = [word for word in _words(answer) if len(word) > 2]
     if len(words) == 1:
         hits = [
@@ -55,7 +55,21 @@ def match_author(answer: str, known: list[str]) -> str | None:
         ]
         if len(hits) == 1:
             return hits[0]
+    # A name with the right surname and a wrong first name ("Alberto Reyes-Lind") still
+    # names the one author with that surname; a shared first name never does.
+    by_surname = [name for name in known if _has_surname_of(name, words)]
+    if len(by_surname) == 1:
+        return by_surname[0]
     return None
+
+
+def _has_surname_of(name: str, words: list[str]) -> bool:
+    """Whether `words` hold every word of the surname (the last part) of `name`."""
+    parts = name.split()
+    surname = _words(parts[-1]) if len(parts) > 1 else []
+    return bool(surname) and all(
+        difflib.get_close_matches(word, words, n=1, cutoff=NAME_CUTOFF) for word in surname
+    )
 
 
 def named_in(name: str, question: str) -> bool:

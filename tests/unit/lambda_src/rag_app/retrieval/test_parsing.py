@@ -91,6 +91,11 @@ def test_the_name_is_read_from_the_first_line(text: str, expected: str | None) -
         # A first name two authors could share is not enough.
         ("Paul", None),
         ("Ada Lovelace", None),
+        # The right surname behind a wrong first name names its one author.
+        ("Alberto Martinez Labonne", "Maxime Labonne"),
+        ("Dr. Paolo Iusztinn", "Paul Iusztin"),
+        # A shared first name with another surname does not.
+        ("Paul Smith", None),
     ],
 )
 def test_the_name_is_matched_to_a_known_author(answer: str, expected: str | None) -> None:
