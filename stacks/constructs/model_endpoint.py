@@ -42,6 +42,8 @@ class ModelEndpoint(Construct):
         names = config.names
         self.endpoint_name = names.endpoint
         engine_images = engine_image_requests(config)
+        # One entry per distinct image: a helper on the LLM's image shares its key.
+        engine_keys = list(dict.fromkeys(request.key for request in engine_images.values()))
         images = ContainerImages(
             self, "Images", [*dict.fromkeys(engine_images.values()), tei_image(config.embedding)]
         )
@@ -52,14 +54,14 @@ class ModelEndpoint(Construct):
             "ExecutionRole",
             # Only the repositories of the images this config runs.
             repository_arns=[
-                *(images.repository_arn(key) for key in _keys(engine_images)),
+                *(images.repository_arn(key) for key in engine_keys),
                 images.repository_arn(TEI_KEY),
             ],
             endpoint_name=names.endpoint,
             log_groups=list(self.log_groups.values()),
             model_data_s3_uris=tuple(c.weights_s3_uri for c in gpu_components if c.weights_s3_uri),
         )
-        self.host_ami = self._host_ami(images, _keys(engine_images))
+        self.host_ami = self._host_ami(images, engine_keys)
         endpoint_config = self._endpoint_config(config)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -263,7 +265,3 @@ def engine_image_requests(config: DeploymentConfig) -> dict[str, ImageRequest]:
             helper = replace(helper, key=f"Helper{helper.key}")
         requests["helper"] = helper
     return requests
-
-
-def _keys(requests: dict[str, ImageRequest]) -> list[str]:
-    return list(dict.fromkeys(request.key for request in requests.values()))
