@@ -29,37 +29,14 @@ class BatchStorage(Construct):
         # Access logs delivered under a bucket policy, not the legacy log-delivery ACL.
         self.node.set_context(ACCESS_LOGS_BY_POLICY_FLAG, True)
         removal = cdk.RemovalPolicy.RETAIN if batch.keep_on_destroy else cdk.RemovalPolicy.DESTROY
-        # Emptied by a custom resource on destroy: CloudFormation cannot delete a full bucket.
-        auto_delete = not batch.keep_on_destroy
-        expiry = [s3.LifecycleRule(expiration=cdk.Duration.days(batch.retention_days))]
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            lifecycle_rules=expiry,
-            removal_policy=removal,
-            auto_delete_objects=auto_delete,
-        )
+        self.access_logs = self._private_bucket("AccessLogs", batch, removal)
         acknowledge(
             self.access_logs,
             "S1",
             "This bucket receives the batch bucket's access logs; logging it too would "
             "only log the log writes.",
         )
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix=ACCESS_LOG_PREFIX,
-            lifecycle_rules=expiry,
-            removal_policy=removal,
-            auto_delete_objects=auto_delete,
-        )
+        self.bucket = self._private_bucket("Bucket", batch, removal, logs_to=self.access_logs)
         string = dynamodb.AttributeType.STRING
         self.table = dynamodb.Table(
             self,
@@ -78,6 +55,28 @@ class BatchStorage(Construct):
             index_name=KIND_INDEX,
             partition_key=dynamodb.Attribute(name=kind, type=string),
             sort_key=dynamodb.Attribute(name=sort, type=string),
+        )
+
+    def _private_bucket(
+        self,
+        construct_id: str,
+        batch: BatchApi,
+        removal: cdk.RemovalPolicy,
+        logs_to: s3.IBucket | None = None,
+    ) -> s3.Bucket:
+        """Encrypted, TLS only, never public, its objects expiring with the batch records."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            server_access_logs_bucket=logs_to,
+            server_access_logs_prefix=ACCESS_LOG_PREFIX if logs_to else None,
+            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(batch.retention_days))],
+            removal_policy=removal,
+            # Emptied by a custom resource on destroy: CloudFormation cannot delete a full bucket.
+            auto_delete_objects=not batch.keep_on_destroy,
         )
 
     @property
