@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import httpx
+import openai
 import pytest
 from botocore.config import Config
 
@@ -68,6 +69,12 @@ def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.Comp
         timeout=timeout,
         check=False,
     )
+
+
+def openai_client(api_url: str, timeout: float = 120) -> openai.OpenAI:
+    """The openai SDK against a local API: it has no key (the SDK insists on one), and
+    retries are off so errors surface as they are."""
+    return openai.OpenAI(base_url=f"{api_url}/v1", api_key="local", max_retries=0, timeout=timeout)
 
 
 @contextmanager

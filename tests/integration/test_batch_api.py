@@ -20,7 +20,7 @@ import pytest
 from local.processes import LocalStack
 from local.settings import Ports
 from rag_app.batch.local_store import LocalBatchStore
-from tests.integration.conftest import STACK_GROUP, Stack, free_port
+from tests.integration.conftest import STACK_GROUP, Stack, free_port, openai_client
 from tests.integration.test_rag_e2e import MOTH_QUESTION
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(STACK_GROUP)]
@@ -29,13 +29,9 @@ BATCH_TIMEOUT_S = 600
 ENDED = {"completed", "failed", "cancelled", "expired"}
 
 
-def client_for(api_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{api_url}/v1", api_key="local", max_retries=0, timeout=120)
-
-
 @pytest.fixture
 def sdk(stack: Stack) -> Iterator[openai.OpenAI]:
-    with client_for(stack.ports.api_url) as client:
+    with openai_client(stack.ports.api_url) as client:
         yield client
 
 
@@ -215,7 +211,7 @@ def test_a_restart_mid_batch_resumes_with_nothing_lost_or_run_twice(
 
     first = start()
     try:
-        with client_for(first.ports.api_url) as sdk:
+        with openai_client(first.ports.api_url) as sdk:
             batch = submit(sdk, lines)
             hold_at_zero_copies_once_some_lines_finish(sdk, batch.id, first)
     finally:
@@ -225,7 +221,7 @@ def test_a_restart_mid_batch_resumes_with_nothing_lost_or_run_twice(
 
     second = start()
     try:
-        with client_for(second.ports.api_url) as sdk:
+        with openai_client(second.ports.api_url) as sdk:
             done = ended(sdk, batch.id)
             output = file_lines(sdk, done.output_file_id) + file_lines(sdk, done.error_file_id)
         calls = {item["custom_id"]: answered_llm_calls(second, item["custom_id"]) for item in lines}

@@ -16,7 +16,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.integration.conftest import STACK_GROUP, Stack
+from tests.integration.conftest import STACK_GROUP, Stack, openai_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(STACK_GROUP)]
 
@@ -30,9 +30,7 @@ class Verdict(BaseModel):
 
 @pytest.fixture
 def sdk(engine_stack: Stack) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=f"{engine_stack.ports.api_url}/v1", api_key="local", max_retries=0, timeout=300
-    ) as client:
+    with openai_client(engine_stack.ports.api_url, timeout=300) as client:
         yield client
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.integration.conftest import STACK_GROUP, Stack
+from tests.integration.conftest import STACK_GROUP, Stack, openai_client
 from tests.integration.test_rag_e2e import MOTH_ARTICLE, MOTH_QUESTION, model_input
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(STACK_GROUP)]
@@ -19,10 +19,7 @@ SHORT = 16
 
 @pytest.fixture
 def sdk(engine_stack: Stack) -> Iterator[openai.OpenAI]:
-    # Local mode has no key, but the SDK insists on one; retries off so errors surface as-is.
-    with openai.OpenAI(
-        base_url=f"{engine_stack.ports.api_url}/v1", api_key="local", max_retries=0, timeout=120
-    ) as client:
+    with openai_client(engine_stack.ports.api_url) as client:
         yield client
 
 
@@ -118,9 +115,7 @@ def test_earlier_turns_reach_the_model_and_the_oldest_go_first(
 
 
 def test_a_short_follow_up_keeps_every_turn(sdk: openai.OpenAI, stack: Stack) -> None:
-    with openai.OpenAI(
-        base_url=f"{stack.ports.api_url}/v1", api_key="local", max_retries=0, timeout=120
-    ) as client:
+    with openai_client(stack.ports.api_url) as client:
         before = len(stack.invocations())
         client.chat.completions.create(
             model=stack.config.llm.model_id,
