@@ -42,6 +42,10 @@ READY = "Press Ctrl-C to stop."
 START_TIMEOUT_S = 300.0
 # The launcher gives each child 10 s to stop before killing it; make then reaps the launcher.
 STOP_TIMEOUT_S = 60.0
+# GNU make's own race: when its child dies of the group's signal at the very moment make is
+# waiting for it (the launcher, still starting, has no handler yet), the main loop reaps the
+# child and make's signal handler then finds none to wait for, and make exits 2 with this.
+MAKE_WAIT_RACE = "wait: No child processes"
 NOT_ON_STOP = ("Traceback", "Aborted!", "Exception in")
 
 
@@ -292,8 +296,11 @@ def test_sigterm_to_the_group_stops_make_local_cleanly(
         run.wait_for(f"{config.names.embedding_component} -> 200", timeout_s=60)
     time.sleep(moment.delay_s)
     run.signal_group(signal.SIGTERM)
-    # make dies of the signal it got, after its child (the launcher) has exited.
-    assert run.finish() == -signal.SIGTERM, run.text
+    # make dies of the signal it got, after its child (the launcher) has exited; signalled
+    # at once, the launcher may die with make and make lose its race (MAKE_WAIT_RACE).
+    code = run.finish()
+    make_lost_its_race = moment.marker is None and code == 2 and MAKE_WAIT_RACE in run.text
+    assert code == -signal.SIGTERM or make_lost_its_race, run.text
     run.assert_nothing_left()
     run.assert_quiet()
     if moment.marker is not None:
